@@ -1,0 +1,1 @@
+"""pytest plugin for janusflux users: VCR configuration and twin fixtures (being built)."""
