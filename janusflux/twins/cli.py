@@ -1,0 +1,71 @@
+"""`janusflux serve flux-dev|flux-schnell|janus-pro-7b|all`: run the twins in the foreground until Ctrl-C/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from .state import FAMILIES
+
+__all__ = ["add_arguments", "main", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spaces", nargs="*", default=["all"], metavar="SPACE",
+                        help=f"what to serve: {', '.join(FAMILIES)}, a Space id, or all (default)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    parser.add_argument("--port", type=int, default=7860,
+                        help="Hub twin port; Space twin i listens on PORT+1+i (0: free ports). Default 7860")
+    parser.add_argument("--quota", type=float, default=300.0, help="GPU seconds per identity per window")
+    parser.add_argument("--quota-window", type=float, default=86400.0, help="seconds until an identity's usage resets")
+    parser.add_argument("--delay", type=float, default=0.01, help="seconds of pretend GPU time per step")
+    parser.add_argument("--duration-scale", type=float, default=1.0, help="multiplies the ZeroGPU durations booked")
+    parser.add_argument("--concurrency", type=int, default=None, help="GPU slots per Space (default 2)")
+    parser.add_argument("--queue-full", action="store_true", help="answer 503 on queue/join")
+    parser.add_argument("--config-429", action="store_true", help="answer 429 on GET /config")
+    parser.add_argument("--worker-error", metavar="TEXT", default=None, help='fail calls with "ZeroGPU worker error"')
+    parser.add_argument("--drop-stream", action="store_true", help="cut the event stream mid-run")
+    parser.add_argument("--slow", type=float, default=0.0, metavar="S", help="extra seconds per call")
+    parser.add_argument("--stage", action="append", default=[], metavar="SPACE=STAGE",
+                        help="start a Space in a stage (RUNNING, SLEEPING, BUILDING, PAUSED, RUNTIME_ERROR)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .fleet import start_twins
+
+    faults = {k: v for k, v in {
+        "queue_full": args.queue_full, "config_429": args.config_429, "worker_error": args.worker_error,
+        "drop_stream": args.drop_stream, "slow": args.slow,
+    }.items() if v}
+    stages = []
+    for item in args.stage:
+        space, sep, stage = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--stage wants SPACE=STAGE, got {item!r}")
+        stages.append((space, stage.upper()))
+    fleet = start_twins(args.spaces or None, host=args.host, port=args.port, quota=args.quota,
+                        quota_window=args.quota_window, duration_scale=args.duration_scale, delay=args.delay,
+                        concurrency=args.concurrency, faults=faults or None)
+    stop = threading.Event()
+    try:
+        for space, stage in stages:
+            fleet.set_stage(space, stage)
+        print(f"Hub twin:  {fleet.hub_url}")
+        for sid, url in fleet.urls.items():
+            print(f"{sid:34} {url}")
+        print(f"export HF_ENDPOINT={fleet.hub_url}", flush=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.wait(0.5):
+            pass
+    finally:
+        fleet.stop()
+        print("twins stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m janusflux.twins", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,279 @@
+"""Start and stop the twins: one uvicorn server per Space twin plus one for the Hub twin, all on loopback.
+
+Each Space twin is served at the root of its own port, like a real `*.hf.space` host, so the file URLs gradio
+returns are the ones a real Space returns. With `port=P` the Hub listens on P and Space number i of `SPACE_IDS` on
+P + 1 + i (whether or not the others run), so a fixed port gives fixed URLs; `port=0` picks free ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from . import zerogpu
+from .state import SPECS, RecordedRequest, RequestLog, SpaceState, resolve_spaces
+
+__all__ = ["TwinFleet", "start_twins"]
+
+_CONTROL_PREFIX = "/_twin"
+
+
+class StreamDropped(Exception):
+    """Raised inside the server to cut an event stream mid-run (the `drop_stream` fault)."""
+
+
+class TwinMiddleware:
+    """ASGI middleware on every twin server: logs requests, then (Space twins) applies stages and HTTP faults."""
+
+    def __init__(self, app: Any, server: str, log: RequestLog, state: SpaceState | None = None) -> None:
+        self.app, self.server, self.log, self.state = app, server, log, state
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path: str = scope["path"]
+        if not path.startswith(_CONTROL_PREFIX):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            self.log.add(RecordedRequest(self.server, scope["method"], path,
+                                         scope.get("query_string", b"").decode("latin-1"), headers))
+        st = self.state
+        if st is None:
+            return await self.app(scope, receive, send)
+        stage = st.stage
+        if stage in ("SLEEPING", "APP_STARTING"):  # a request to a sleeping Space wakes it and waits for it
+            while (wait := st.wake()) > 0:
+                await asyncio.sleep(min(wait, 0.05))
+        elif stage != "RUNNING":
+            return await _json(send, 503, {"error": f"Space is not running (stage {stage})", "stage": stage})
+        method = scope["method"]
+        if method == "GET" and path.rstrip("/").endswith("/config") and st.faults.take("config_429"):
+            return await _json(send, 429, {"error": "Too Many Requests"}, [(b"retry-after", b"1")])
+        if method == "POST" and path.endswith("/queue/join") and st.faults.take("queue_full"):
+            return await _json(send, 503, {"detail": "Queue is full."})
+        if method == "GET" and path.endswith("/queue/data") and st.faults.peek("drop_stream"):
+            return await self.app(scope, receive, _dropping_send(send, st))
+        return await self.app(scope, receive, send)
+
+
+def _dropping_send(send: Any, st: SpaceState) -> Any:
+    """Pass the SSE through until a run has shown one message of progress, then abort the connection."""
+    seen = {"generating": 0}
+
+    async def wrapped(message: dict) -> None:
+        if message["type"] == "http.response.body":
+            body = message.get("body", b"")
+            generating = body.count(b'"process_generating"')
+            done = b'"process_completed"' in body
+            if (done or seen["generating"] + generating > 1) and st.faults.take("drop_stream"):
+                if generating and not done and seen["generating"] == 0:
+                    message = {**message, "body": body.split(b"\n\n")[0] + b"\n\n", "more_body": True}
+                    await send(message)
+                raise StreamDropped("drop_stream fault: event stream cut mid-run")
+            seen["generating"] += generating
+        await send(message)
+
+    return wrapped
+
+
+async def _json(send: Any, status: int, body: dict, extra: list | None = None) -> None:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": data})
+
+
+class _Server:
+    """A uvicorn server on a socket we bind ourselves (so port 0 is known before start), run in a thread."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.port = self.sock.getsockname()[1]
+        host_part = f"[{host}]" if ":" in host else host
+        self.url = f"http://{host_part}:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True,
+                                       name=f"twin-{self.port}")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def wait_started(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"twin server on {self.url} did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+        self.sock.close()
+
+
+class TwinFleet:
+    """Running twins. Build it with `start_twins`; use it as a context manager or call `stop()`."""
+
+    def __init__(
+        self,
+        spaces: list[str] | tuple[str, ...] | str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        quota: float = 300.0,
+        quota_window: float = 86400.0,
+        duration_scale: float = 1.0,
+        delay: float = 0.01,
+        concurrency: int | None = None,
+        faults: dict[str, Any] | None = None,
+        users: dict[str, dict] | None = None,
+    ) -> None:
+        self.space_ids = resolve_spaces(spaces)
+        self.host, self.base_port = host, int(port)
+        self.duration_scale, self.delay = float(duration_scale), float(delay)
+        self.zero = zerogpu.ZeroGPU(quota, quota_window, users)
+        self.log = RequestLog()
+        self.states = {sid: SpaceState(SPECS[sid], concurrency or 2) for sid in self.space_ids}
+        self._initial_faults = dict(faults or {})
+        self._servers: list[_Server] = []
+        self._stopped = True
+        self.hub_url = ""
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------------
+    def start(self) -> TwinFleet:
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+        os.environ.setdefault("GRADIO_EXAMPLES_CACHE", os.path.join(tempfile.gettempdir(), "janusflux-twins-cache"))
+        import gradio as gr
+
+        from .apps import Twin, build_app
+        from .hub import build_hub
+
+        if self._initial_faults:
+            self.set_fault(None, **self._initial_faults)
+        try:
+            hub = _Server(TwinMiddleware(build_hub(self), "hub", self.log), self.host, self.base_port)
+            self._servers.append(hub)
+            self.hub_url = hub.url
+            for sid, st in self.states.items():
+                from fastapi import FastAPI
+
+                blocks = build_app(Twin(st, self.zero, self.duration_scale, self.delay))
+                blocks.queue(default_concurrency_limit=None)
+                app = gr.mount_gradio_app(FastAPI(), blocks, path="")
+                port = self.base_port + 1 + st.spec.index if self.base_port else 0
+                server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port)
+                st.url = server.url
+                self._servers.append(server)
+            self._stopped = False
+            for s in self._servers:
+                s.start()
+            for s in self._servers:
+                s.wait_started()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every server and free its port. Safe to call twice."""
+        servers, self._servers = self._servers, []
+        for s in servers:
+            s.server.should_exit = True
+        for s in servers:
+            s.stop()
+        self._stopped = True
+
+    def __enter__(self) -> TwinFleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- addresses ----------------------------------------------------------------------------------------------------
+    def url(self, space_id: str) -> str:
+        """The Space twin's base URL (no trailing slash): what the Hub twin reports as the Space's `host`."""
+        if space_id not in self.states:
+            raise KeyError(f"No twin for {space_id!r}; running: {', '.join(self.states)}")
+        return self.states[space_id].url
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {sid: st.url for sid, st in self.states.items()}
+
+    # --- knobs ---------------------------------------------------------------------------------------------------------
+    def _targets(self, space: str | None) -> list[SpaceState]:
+        if space is None:
+            return list(self.states.values())
+        return [self.states[sid] for sid in resolve_spaces(space) if sid in self.states] or [self.states[space]]
+
+    def set_fault(self, space: str | None = None, **knobs: Any) -> None:
+        """Set fault knobs on one Space (id or family) or, with None, on all; `times=N` limits them to N calls."""
+        times = knobs.pop("times", None)
+        for st in self._targets(space):
+            st.faults.set(times=times, **knobs)
+
+    def clear_faults(self, space: str | None = None) -> None:
+        for st in self._targets(space):
+            st.faults.clear()
+
+    def set_stage(self, space_id: str, stage: str, wake_after: float = 1.0) -> None:
+        self.url(space_id)  # KeyError for unknown ids
+        self.states[space_id].set_stage(stage, wake_after)
+
+    def reset_quota(self, identity: str | None = None) -> None:
+        self.zero.ledger.reset(None if identity is None else self.zero.identity_key(identity))
+
+    def quota_left(self, identity: str) -> float:
+        """GPU seconds left for "alice", "user:alice", "ip:127.0.0.1" or a token "hf_..."."""
+        return self.zero.ledger.left(self.zero.identity_key(identity))
+
+    def issue_token(self, space_id: str, user_token: str | None = None, ip: str = "127.0.0.1",
+                    lifetime: float = zerogpu.JWT_LIFETIME) -> str:
+        """A ZeroGPU JWT as the Hub twin's /jwt route issues it (negative lifetime: already expired)."""
+        return self.zero.issue_jwt(space_id, self.zero.users.lookup(user_token), ip, lifetime=lifetime)
+
+    # --- request log ---------------------------------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.log.items()
+
+    def clear_requests(self) -> None:
+        self.log.clear()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "hub": self.hub_url,
+            "spaces": {sid: {"url": st.url, "stage": st.stage, "faults": st.faults.snapshot(),
+                             "concurrency": st.concurrency, "duration": st.spec.duration}
+                       for sid, st in self.states.items()},
+            "quota": self.zero.ledger.quota, "quota_window": self.zero.ledger.window,
+            "duration_scale": self.duration_scale, "delay": self.delay,
+        }
+
+
+def start_twins(
+    spaces: list[str] | tuple[str, ...] | str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    quota: float = 300.0,
+    quota_window: float = 86400.0,
+    duration_scale: float = 1.0,
+    delay: float = 0.01,
+    concurrency: int | None = None,
+    faults: dict[str, Any] | None = None,
+    users: dict[str, dict] | None = None,
+) -> TwinFleet:
+    """Start the Space twins (None = all; ids or family names) and the Hub twin; returns the running fleet."""
+    return TwinFleet(spaces, host, port, quota, quota_window, duration_scale, delay, concurrency, faults,
+                     users).start()

@@ -1,0 +1,218 @@
+"""The Hub twin: the few huggingface.co routes the SDK, huggingface_hub and gradio_client ask, plus a control API.
+
+Point `HF_ENDPOINT` at it. Space info reports each Space twin's URL as `host`, so `Client("owner/name")` reaches
+the twin unchanged. The JWT route answers anonymous callers too (a token naming no user, counted by address); a
+token naming a user needs `Authorization: Bearer hf_...`. Quota and whoami need a token (401 otherwise), like the Hub.
+
+Control API (for tests in other processes and `janusflux serve` users), JSON in and out:
+  POST /_twin/fault   {"space": id|family|null, <knob>: value, ..., "times": N|null, "clear": bool}
+  POST /_twin/stage   {"space": id, "stage": "SLEEPING", "wake_after": 1.0}
+  POST /_twin/reset   {"identity": "alice"|"ip:127.0.0.1"|null}   (quota)
+  GET  /_twin/requests, DELETE /_twin/requests, GET /_twin/state, GET /_twin/quota?identity=...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from . import zerogpu
+from .state import FAULT_KNOBS
+
+if TYPE_CHECKING:
+    from .fleet import TwinFleet
+
+__all__ = ["build_hub"]
+
+_HARDWARE = "zero-a10g"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _not_found(space_id: str) -> JSONResponse:
+    return JSONResponse({"error": "Repository not found"}, status_code=404,
+                        headers={"x-error-code": "RepoNotFound", "x-error-message": "Repository not found"})
+
+
+def _unauthorized() -> JSONResponse:
+    return JSONResponse({"error": "Invalid credentials in Authorization header"}, status_code=401)
+
+
+def build_hub(fleet: TwinFleet) -> FastAPI:
+    app = FastAPI(title="janusflux Hub twin", docs_url=None, redoc_url=None, openapi_url=None)
+    zero = fleet.zero
+    started = time.time()
+
+    def user_of(request: Request) -> zerogpu.User | None:
+        return zero.users.lookup(zerogpu.bearer(request.headers.get("authorization")))
+
+    def runtime(space_id: str) -> dict[str, Any]:
+        st = fleet.states[space_id]
+        return {
+            "stage": st.stage,
+            "hardware": {"current": _HARDWARE if st.stage == "RUNNING" else None, "requested": _HARDWARE},
+            "storage": None,
+            "gcTimeout": 172800,
+            "replicas": {"current": 1, "requested": 1},
+            "devMode": False,
+            "domains": [{"domain": st.spec.subdomain + ".hf.space", "stage": "READY"}],
+            "sdk": "gradio",
+        }
+
+    @app.get("/api/spaces/zero-gpu/quota")
+    def quota(request: Request):
+        user = user_of(request)
+        if user is None:
+            return _unauthorized()
+        key = f"user:{user.name}"
+        resets = zero.ledger.resets_at(key)
+        return {
+            "base": zero.ledger.base(key),
+            "current": zero.ledger.left(key),
+            "resetsAt": None if resets is None else _iso(resets),
+            "overquotaUsed": 0,
+        }
+
+    @app.get("/api/whoami-v2")
+    def whoami(request: Request):
+        user = user_of(request)
+        if user is None:
+            return _unauthorized()
+        return {
+            "type": "user",
+            "id": hashlib.sha256(user.name.encode()).hexdigest()[:24],
+            "name": user.name,
+            "fullname": user.name.title(),
+            "email": None,
+            "isPro": user.plan == "pro",
+            "canPay": user.plan == "pro",
+            "orgs": [],
+            "auth": {"type": "access_token", "accessToken": {"displayName": "janusflux-twin", "role": "read",
+                                                             "createdAt": _iso(started)}},
+        }
+
+    @app.get("/api/spaces/{owner}/{name}")
+    def space_info(owner: str, name: str):
+        space_id = f"{owner}/{name}"
+        if space_id not in fleet.states:
+            return _not_found(space_id)
+        st = fleet.states[space_id]
+        return {
+            "_id": hashlib.sha256(space_id.encode()).hexdigest()[:24],
+            "id": space_id,
+            "author": owner,
+            "sha": hashlib.sha1(space_id.encode()).hexdigest(),
+            "lastModified": _iso(started),
+            "createdAt": _iso(started),
+            "private": False,
+            "gated": False,
+            "disabled": False,
+            "likes": 0,
+            "trendingScore": 0,
+            "sdk": "gradio",
+            "tags": ["gradio", "region:us"],
+            "host": st.url,
+            "subdomain": st.spec.subdomain,
+            "runtime": runtime(space_id),
+            "cardData": {"title": name, "sdk": "gradio", "app_file": "app.py"},
+            "siblings": [{"rfilename": "README.md"}, {"rfilename": "app.py"}, {"rfilename": "requirements.txt"}],
+        }
+
+    @app.get("/api/spaces/{owner}/{name}/runtime")
+    def space_runtime(owner: str, name: str):
+        space_id = f"{owner}/{name}"
+        if space_id not in fleet.states:
+            return _not_found(space_id)
+        return runtime(space_id)
+
+    @app.post("/api/spaces/{owner}/{name}/restart")
+    def restart(owner: str, name: str, request: Request):
+        space_id = f"{owner}/{name}"
+        if space_id not in fleet.states:
+            return _not_found(space_id)
+        if user_of(request) is None:
+            return _unauthorized()
+        st = fleet.states[space_id]
+        if st.stage in ("SLEEPING", "APP_STARTING"):
+            st.wake()
+        return runtime(space_id)
+
+    @app.get("/api/spaces/{owner}/{name}/jwt")
+    def jwt(owner: str, name: str, request: Request, expiration: str | None = None):
+        space_id = f"{owner}/{name}"
+        if space_id not in fleet.states:
+            return _not_found(space_id)
+        lifetime = zerogpu.JWT_LIFETIME
+        if expiration:
+            try:
+                exp = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+                if exp.tzinfo is None:
+                    exp = exp.replace(tzinfo=timezone.utc)
+                lifetime = min(exp.timestamp() - time.time(), 86400.0)
+            except ValueError:
+                return JSONResponse({"error": f"Invalid expiration {expiration!r}"}, status_code=400)
+        token = zero.issue_jwt(space_id, user_of(request), request.client.host if request.client else "127.0.0.1",
+                               lifetime=lifetime)
+        return {"token": token}
+
+    @app.get("/api/agent-harnesses")
+    def harnesses():
+        return []
+
+    # --- control API ----------------------------------------------------------------------------------------------
+    @app.post("/_twin/fault")
+    async def fault(request: Request):
+        body = await request.json()
+        space = body.pop("space", None)
+        try:
+            if body.pop("clear", False):
+                fleet.clear_faults(space)
+            knobs = {k: v for k, v in body.items() if k in FAULT_KNOBS or k == "times"}
+            if set(body) - set(knobs):
+                raise ValueError(f"Unknown fault knob(s) {sorted(set(body) - set(knobs))}")
+            if knobs:
+                fleet.set_fault(space, **knobs)
+        except (ValueError, KeyError) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return fleet.state()
+
+    @app.post("/_twin/stage")
+    async def stage(request: Request):
+        body = await request.json()
+        try:
+            fleet.set_stage(body["space"], body["stage"], wake_after=float(body.get("wake_after", 1.0)))
+        except (ValueError, KeyError) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return fleet.state()
+
+    @app.post("/_twin/reset")
+    async def reset(request: Request):
+        body = await request.json() if await request.body() else {}
+        fleet.reset_quota(body.get("identity"))
+        return fleet.state()
+
+    @app.get("/_twin/requests")
+    def requests_():
+        return [r.to_dict() for r in fleet.requests]
+
+    @app.delete("/_twin/requests")
+    def clear_requests():
+        fleet.clear_requests()
+        return {"cleared": True}
+
+    @app.get("/_twin/state")
+    def state():
+        return fleet.state()
+
+    @app.get("/_twin/quota")
+    def quota_of(identity: str):
+        return {"identity": zero.identity_key(identity), "left": fleet.quota_left(identity)}
+
+    return app

@@ -1,0 +1,201 @@
+"""Run-time state of the twins: the Spaces they stand for, each Space's stage and fault knobs, the request log.
+
+No gradio here: the Hub twin, the Space twins and the control API all read and write these objects.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FAMILIES", "FAULT_KNOBS", "SPACE_IDS", "SPECS", "STAGES", "Faults", "RecordedRequest", "RequestLog",
+    "SpaceSpec", "SpaceState", "resolve_spaces",
+]
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """One Space the twins reproduce. `duration` is its ZeroGPU duration in seconds (SPACES.md)."""
+
+    space_id: str
+    family: str  # "flux-dev" | "flux-schnell" | "janus-pro-7b"
+    duration: int
+    index: int  # fixed position: with a fixed base port the Space twin listens on port + 1 + index
+
+    @property
+    def subdomain(self) -> str:
+        return self.space_id.lower().replace("/", "-").replace(".", "-")
+
+
+SPECS: dict[str, SpaceSpec] = {
+    s.space_id: s
+    for s in (
+        SpaceSpec("black-forest-labs/FLUX.1-dev", "flux-dev", 75, 0),
+        SpaceSpec("roxky/FLUX.1-dev", "flux-dev", 75, 1),
+        SpaceSpec("black-forest-labs/FLUX.1-schnell", "flux-schnell", 60, 2),
+        SpaceSpec("deepseek-ai/Janus-Pro-7B", "janus-pro-7b", 120, 3),
+        SpaceSpec("roxky/Janus-Pro-7B", "janus-pro-7b", 120, 4),
+    )
+}
+SPACE_IDS: tuple[str, ...] = tuple(SPECS)
+FAMILIES: tuple[str, ...] = ("flux-dev", "flux-schnell", "janus-pro-7b")
+STAGES = ("RUNNING", "SLEEPING", "BUILDING", "PAUSED", "RUNTIME_ERROR", "APP_STARTING", "STOPPED")
+
+FAULT_KNOBS: dict[str, Any] = {  # knob -> its "off" value
+    "queue_full": False,
+    "config_429": False,
+    "worker_error": None,
+    "drop_stream": False,
+    "slow": 0.0,
+    "queue_timeout": False,
+    "space_limit": False,
+    "runs_limit": False,
+    "illegal_duration": False,
+    "pending_credits": False,
+}
+
+
+def resolve_spaces(spaces: list[str] | tuple[str, ...] | str | None) -> list[str]:
+    """Space ids for `spaces`: None = all; a family name stands for the official Space and its mirror."""
+    if spaces is None or spaces == "all":
+        return list(SPACE_IDS)
+    if isinstance(spaces, str):
+        spaces = [spaces]
+    out: list[str] = []
+    for s in spaces:
+        if s == "all":
+            ids = list(SPACE_IDS)
+        elif s in FAMILIES:
+            ids = [i for i, spec in SPECS.items() if spec.family == s]
+        elif s in SPECS:
+            ids = [s]
+        else:
+            raise ValueError(f"Unknown Space or family {s!r}; choose from {', '.join(FAMILIES + SPACE_IDS)} or 'all'")
+        out += [i for i in ids if i not in out]
+    return sorted(out, key=lambda i: SPECS[i].index)
+
+
+class Faults:
+    """Fault knobs of one Space. With `times=N` a knob set in that call fires for the next N calls only."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = dict(FAULT_KNOBS)
+        self._left: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+
+    def set(self, times: int | None = None, **knobs: Any) -> None:
+        unknown = set(knobs) - set(FAULT_KNOBS)
+        if unknown:
+            raise ValueError(f"Unknown fault knob(s) {sorted(unknown)}; valid: {sorted(FAULT_KNOBS)} and times")
+        with self._lock:
+            for k, v in knobs.items():
+                self._values[k] = type(FAULT_KNOBS[k])(v) if FAULT_KNOBS[k] is not None and v is not None else v
+                self._left[k] = None if times is None else int(times)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values = dict(FAULT_KNOBS)
+            self._left.clear()
+
+    def peek(self, knob: str) -> Any:
+        with self._lock:
+            return self._values[knob]
+
+    def take(self, knob: str) -> Any:
+        """The knob's value if it is on, counting one use against `times`; its off value otherwise."""
+        with self._lock:
+            value = self._values[knob]
+            if value == FAULT_KNOBS[knob]:
+                return value
+            left = self._left.get(knob)
+            if left is not None:
+                left -= 1
+                self._left[knob] = left
+                if left <= 0:
+                    self._values[knob] = FAULT_KNOBS[knob]
+                    self._left.pop(knob, None)
+            return value
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {**self._values, "times": dict(self._left)}
+
+
+class SpaceState:
+    """One Space twin's stage, faults and GPU slots."""
+
+    def __init__(self, spec: SpaceSpec, concurrency: int) -> None:
+        self.spec = spec
+        self.faults = Faults()
+        self.concurrency = concurrency
+        self.slots = threading.BoundedSemaphore(concurrency)
+        self.url = ""
+        self._stage = "RUNNING"
+        self._wake_after = 1.0
+        self._awake_at: float | None = None
+        self._lock = threading.Lock()
+
+    def set_stage(self, stage: str, wake_after: float = 1.0) -> None:
+        if stage not in STAGES:
+            raise ValueError(f"Unknown stage {stage!r}; valid: {', '.join(STAGES)}")
+        with self._lock:
+            self._stage, self._wake_after, self._awake_at = stage, float(wake_after), None
+
+    def wake(self) -> float:
+        """Start waking a SLEEPING Space; returns the seconds until it runs (0 when it already does)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._stage == "SLEEPING":
+                self._stage, self._awake_at = "APP_STARTING", now + self._wake_after
+            if self._stage == "APP_STARTING" and self._awake_at is not None:
+                if now >= self._awake_at:
+                    self._stage, self._awake_at = "RUNNING", None
+                    return 0.0
+                return self._awake_at - now
+            return 0.0
+
+    @property
+    def stage(self) -> str:
+        with self._lock:
+            if self._stage == "APP_STARTING" and self._awake_at is not None and time.monotonic() >= self._awake_at:
+                self._stage, self._awake_at = "RUNNING", None
+            return self._stage
+
+
+@dataclass
+class RecordedRequest:
+    """One HTTP request a twin received. Header names are lower-cased; values are kept so tests can inspect them."""
+
+    server: str  # "hub" or a Space id
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    time: float = field(default_factory=time.time)
+
+    def __getitem__(self, key: str) -> Any:  # dict-style access as well
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("server", "method", "path", "query", "headers", "time")}
+
+
+class RequestLog:
+    def __init__(self) -> None:
+        self._items: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+
+    def add(self, item: RecordedRequest) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def items(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
