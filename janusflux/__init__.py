@@ -1,2 +1,170 @@
-"""janusflux: FLUX.1 and Janus-Pro on Hugging Face Spaces through one call."""
+"""janusflux: FLUX.1 and Janus-Pro on Hugging Face Spaces through one call.
+
+    import janusflux
+    image = janusflux.generate("flux", "a lighthouse at dawn", aspect_ratio="16:9")
+    image.save("lighthouse.png")
+
+The module-level functions use a default :class:`Session` created on first use (and configurable with
+:func:`configure`); create your own ``Session(...)`` for control.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, AsyncIterator, Iterator
+
+from .errors import (
+    GenerationTimeoutError,
+    InvalidInputError,
+    JanusfluxError,
+    NoGPUAvailableError,
+    QuotaExceededError,
+    SpaceAppError,
+    SpaceBusyError,
+    SpaceError,
+    SpaceUnavailableError,
+    UnknownModelError,
+)
+from .models import ModelSpec, Range, get_model, list_models, register_model, unregister_model
+from .results import (
+    Done,
+    Event,
+    Fallback,
+    ImageList,
+    ImageResult,
+    Log,
+    Preview,
+    Progress,
+    Queued,
+    Result,
+    Retry,
+    Started,
+    TextResult,
+    Waiting,
+    Waking,
+)
+from .session import Session
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Done",
+    "Event",
+    "Fallback",
+    "GenerationTimeoutError",
+    "ImageList",
+    "ImageResult",
+    "InvalidInputError",
+    "JanusfluxError",
+    "Log",
+    "ModelSpec",
+    "NoGPUAvailableError",
+    "Preview",
+    "Progress",
+    "Queued",
+    "QuotaExceededError",
+    "Range",
+    "Result",
+    "Retry",
+    "Session",
+    "SpaceAppError",
+    "SpaceBusyError",
+    "SpaceError",
+    "SpaceUnavailableError",
+    "Started",
+    "TextResult",
+    "UnknownModelError",
+    "Waiting",
+    "Waking",
+    "__version__",
+    "agenerate",
+    "astream",
+    "close",
+    "configure",
+    "default_session",
+    "generate",
+    "get_model",
+    "list_models",
+    "register_model",
+    "stream",
+    "unregister_model",
+]
+
+_default: Session | None = None
+_default_lock = threading.Lock()
+
+
+def default_session() -> Session:
+    """The session behind the module-level functions (created on first use, from the environment)."""
+    global _default
+    with _default_lock:
+        if _default is None or _default._closed:
+            _default = Session()
+        return _default
+
+
+def configure(**options: Any) -> Session:
+    """Replace the default session with ``Session(**options)`` (the old one is closed)."""
+    global _default
+    new = Session(**options)
+    with _default_lock:
+        old, _default = _default, new
+    if old is not None:
+        old.close()
+    return new
+
+
+def close() -> None:
+    """Close the default session (a new one is made on the next call)."""
+    global _default
+    with _default_lock:
+        old, _default = _default, None
+    if old is not None:
+        old.close()
+
+
+def generate(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: Any = None, image: Any = None,
+             aspect_ratio: str | None = None, width: int | None = None, height: int | None = None,
+             seed: int | None = None, steps: int | None = None, guidance: float | None = None,
+             temperature: float | None = None, top_p: float | None = None, timeout: float | None = None,
+             max_wait: float | None = None) -> Result:
+    """Run ``model`` (an alias such as ``"flux"``, ``"flux-schnell"``, ``"janus-pro-7b"``) and return its result.
+
+    Text-to-image models return an :class:`ImageResult` (Janus text-to-image: an :class:`ImageList` of 5); the vision
+    chat model returns a :class:`TextResult`. ``prompt`` defaults to the trailing user ``messages``; ``image`` (path,
+    URL, bytes or PIL image) is what Janus is asked about. Sizes are snapped to the Space's step; ``seed`` is drawn
+    when absent and the seed used is reported. Invalid input raises :class:`InvalidInputError` before any request.
+    """
+    return default_session().generate(model, prompt, **_params(locals()))
+
+
+async def agenerate(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: Any = None,
+                    image: Any = None, aspect_ratio: str | None = None, width: int | None = None,
+                    height: int | None = None, seed: int | None = None, steps: int | None = None,
+                    guidance: float | None = None, temperature: float | None = None, top_p: float | None = None,
+                    timeout: float | None = None, max_wait: float | None = None) -> Result:
+    """Async :func:`generate`."""
+    return await default_session().agenerate(model, prompt, **_params(locals()))
+
+
+def stream(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: Any = None, image: Any = None,
+           aspect_ratio: str | None = None, width: int | None = None, height: int | None = None,
+           seed: int | None = None, steps: int | None = None, guidance: float | None = None,
+           temperature: float | None = None, top_p: float | None = None, timeout: float | None = None,
+           max_wait: float | None = None) -> Iterator[Event]:
+    """:func:`generate` as a stream of events (queued, progress, previews, logs, waits, retries, fallbacks),
+    ending with :class:`Done` whose ``result`` is the result."""
+    return default_session().stream(model, prompt, **_params(locals()))
+
+
+def astream(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: Any = None, image: Any = None,
+            aspect_ratio: str | None = None, width: int | None = None, height: int | None = None,
+            seed: int | None = None, steps: int | None = None, guidance: float | None = None,
+            temperature: float | None = None, top_p: float | None = None, timeout: float | None = None,
+            max_wait: float | None = None) -> AsyncIterator[Event]:
+    """Async :func:`stream`."""
+    return default_session().astream(model, prompt, **_params(locals()))
+
+
+def _params(scope: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in scope.items() if k not in ("model", "prompt") and v is not None}

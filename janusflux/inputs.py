@@ -1,0 +1,272 @@
+"""Checking and normalising what the caller passed. Pure functions, no network: every error here is raised before
+any request is sent, and names the parameter."""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import os
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import InvalidInputError
+from .models import SEED_MAX, ModelSpec, Range
+
+__all__ = ["Messages", "fold_conversation", "prompt_from", "resolve_size", "parse_aspect_ratio"]
+
+Messages = Sequence[Mapping[str, Any]]
+_ROLES = ("system", "user", "assistant")
+_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x/]\s*(\d+(?:\.\d+)?)\s*$")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))  # type: ignore[arg-type]
+
+
+def message_text(content: Any, param: str) -> str:
+    """The text of a message's content: a str, or a list of parts of which the ``text`` ones count."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, Mapping) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif isinstance(part, Mapping) and "type" in part:
+                continue  # image parts etc. are carried by `image=`
+            else:
+                raise InvalidInputError(param, f"unsupported content part {part!r}")
+        return "\n".join(texts)
+    raise InvalidInputError(param, f"content must be a str or a list of parts, got {type(content).__name__}")
+
+
+def check_messages(messages: object) -> list[tuple[str, str]]:
+    """Validate messages and return (role, text) pairs."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise InvalidInputError("messages", f"expected a list of {{'role', 'content'}} dicts, got {type(messages).__name__}")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping):
+            raise InvalidInputError("messages", f"item {i} is a {type(m).__name__}, expected a dict with role and content")
+        role = m.get("role")
+        if role not in _ROLES:
+            raise InvalidInputError("messages", f"item {i} has role {role!r}; expected one of {', '.join(_ROLES)}")
+        if "content" not in m:
+            raise InvalidInputError("messages", f"item {i} has no content")
+        out.append((str(role), message_text(m["content"], "messages")))
+    return out
+
+
+def prompt_from(prompt: object, messages: object) -> str:
+    """The explicit prompt, else the trailing user messages (the G4F module's rule)."""
+    if prompt is not None:
+        if not isinstance(prompt, str):
+            raise InvalidInputError("prompt", f"expected a str, got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise InvalidInputError("prompt", "is empty")
+        return prompt
+    if messages is None:
+        raise InvalidInputError("prompt", "give a prompt or messages")
+    pairs = check_messages(messages)
+    tail: list[str] = []
+    for role, text in reversed(pairs):
+        if role != "user":
+            break
+        tail.append(text)
+    text = "\n".join(reversed(tail)).strip()
+    if not text:
+        raise InvalidInputError("messages", "no user message with text at the end of the conversation")
+    return text
+
+
+def fold_conversation(prompt: object, messages: object) -> str:
+    """One question for a Space without memory: earlier turns become a transcript, the last user turn the question."""
+    pairs = check_messages(messages) if messages is not None else []
+    if prompt is not None:
+        pairs.append(("user", prompt_from(prompt, None)))
+    if not pairs:
+        raise InvalidInputError("messages", "give a question (prompt) or messages")
+    if not any(role == "user" and text.strip() for role, text in pairs):
+        raise InvalidInputError("messages", "no user message with text")
+    if len(pairs) == 1:
+        return pairs[0][1]
+    lines = [f"{role.capitalize()}: {text}" for role, text in pairs]
+    if pairs[-1][0] != "user":
+        lines.append("User: (continue)")
+    return "\n".join(lines) + "\nAssistant:"
+
+
+def parse_aspect_ratio(value: object) -> float:
+    if not isinstance(value, str):
+        raise InvalidInputError("aspect_ratio", f"expected a 'W:H' string such as '16:9', got {value!r}")
+    m = _RATIO.match(value)
+    if not m:
+        raise InvalidInputError("aspect_ratio", f"expected 'W:H' such as '16:9', got {value!r}")
+    w, h = float(m.group(1)), float(m.group(2))
+    if w <= 0 or h <= 0:
+        raise InvalidInputError("aspect_ratio", f"both sides must be positive, got {value!r}")
+    return w / h
+
+
+def _snap(param: str, value: object, rng: Range) -> int:
+    if not _is_int(value):
+        raise InvalidInputError(param, f"expected an int, got {value!r}")
+    step = int(rng.step or 1)
+    snapped = int(round(int(value) / step) * step)  # type: ignore[arg-type]
+    if not rng.lo <= snapped <= rng.hi:
+        raise InvalidInputError(param, f"{value} is outside {rng}")
+    return snapped
+
+
+def resolve_size(spec: ModelSpec, width: object, height: object, aspect_ratio: object) -> tuple[int, int] | None:
+    """Width and height for the Space: explicit sizes snapped to its step, else an aspect ratio at the default area."""
+    if spec.fixed_size is not None:
+        fw, fh = spec.fixed_size
+        for name, v, fixed in (("width", width, fw), ("height", height, fh)):
+            if v is not None and v != fixed:
+                raise InvalidInputError(name, f"{spec.alias} makes {fw}x{fh} images only, got {v!r}")
+        if aspect_ratio is not None and abs(parse_aspect_ratio(aspect_ratio) - fw / fh) > 1e-9:
+            raise InvalidInputError("aspect_ratio", f"{spec.alias} makes {fw}x{fh} images only, got {aspect_ratio!r}")
+        return fw, fh
+    if "width" not in spec.limits:
+        for name, v in (("width", width), ("height", height), ("aspect_ratio", aspect_ratio)):
+            if v is not None:
+                raise InvalidInputError(name, f"{spec.alias} takes no {name}")
+        return None
+    wr, hr = spec.limits["width"], spec.limits["height"]
+    dw, dh = int(spec.defaults.get("width", 1024)), int(spec.defaults.get("height", 1024))
+    ratio = parse_aspect_ratio(aspect_ratio) if aspect_ratio is not None else None
+    if width is not None:
+        w = _snap("width", width, wr)
+        h = _snap("height", height, hr) if height is not None else (
+            _snap("aspect_ratio", max(int(round(w / ratio)), 1), hr) if ratio else dh)
+        return w, h
+    if height is not None:
+        h = _snap("height", height, hr)
+        return (_snap("aspect_ratio", max(int(round(h * ratio)), 1), wr) if ratio else dw), h
+    if ratio is None:
+        return dw, dh
+    area = dw * dh
+    w = math.sqrt(area * ratio)
+    return _snap("aspect_ratio", max(int(round(w)), 1), wr), _snap("aspect_ratio", max(int(round(w / ratio)), 1), hr)
+
+
+def check_seed(seed: object, rng: random.Random | None = None) -> int:
+    if seed is None:
+        return (rng or random.SystemRandom()).randint(0, SEED_MAX)
+    if not _is_int(seed):
+        raise InvalidInputError("seed", f"expected an int in 0..{SEED_MAX}, got {seed!r}")
+    if not 0 <= int(seed) <= SEED_MAX:  # type: ignore[arg-type]
+        raise InvalidInputError("seed", f"{seed} is outside 0..{SEED_MAX}")
+    return int(seed)  # type: ignore[arg-type]
+
+
+def check_number(param: str, value: object, rng: Range, *, integer: bool = False) -> float | int:
+    ok = _is_int(value) if integer else _is_real(value)
+    if not ok:
+        raise InvalidInputError(param, f"expected {'an int' if integer else 'a number'} in {rng}, got {value!r}")
+    if not rng.lo <= float(value) <= rng.hi:  # type: ignore[arg-type]
+        raise InvalidInputError(param, f"{value} is outside {rng}")
+    return int(value) if integer else float(value)  # type: ignore[arg-type]
+
+
+def check_timeout(param: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if not _is_real(value) or float(value) <= 0:  # type: ignore[arg-type]
+        raise InvalidInputError(param, f"expected a positive number of seconds, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An input image made ready for upload: a local file path and, when janusflux wrote it, a flag to delete it."""
+
+    path: str
+    temporary: bool = False
+
+
+_MAX_IMAGE_BYTES = 50 * 1024 * 1024
+
+
+def _check_image_bytes(data: bytes, param: str) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise InvalidInputError(param, f"not a readable image ({type(e).__name__})") from e
+
+
+def load_image(image: object, tmpdir: str, *, param: str = "image", fetch: Any = None) -> ImageInput:
+    """Accept a path, ``file://``/http(s) URL, bytes or PIL image; verify it is an image; return a file to upload."""
+    import tempfile
+
+    from PIL import Image
+
+    def write(data: bytes) -> ImageInput:
+        _check_image_bytes(data, param)
+        fd, path = tempfile.mkstemp(suffix=".png", prefix="janusflux-in-", dir=tmpdir)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return ImageInput(path, temporary=True)
+
+    if isinstance(image, Image.Image):
+        buf = io.BytesIO()
+        try:
+            image.save(buf, format="PNG")
+        except Exception as e:  # noqa: BLE001 - any PIL failure is an invalid image
+            raise InvalidInputError(param, f"cannot encode the PIL image ({e})") from e
+        return write(buf.getvalue())
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        data = bytes(image)
+        if not data:
+            raise InvalidInputError(param, "is empty bytes")
+        return write(data)
+    if isinstance(image, str) and re.match(r"^https?://", image):
+        if fetch is None:
+            raise InvalidInputError(param, "URL images need a session to fetch them")
+        data = fetch(image)
+        if len(data) > _MAX_IMAGE_BYTES:
+            raise InvalidInputError(param, f"image at URL is larger than {_MAX_IMAGE_BYTES} bytes")
+        return write(data)
+    if isinstance(image, str) and image.startswith("file://"):
+        image = image[len("file://"):]
+    if isinstance(image, (str, os.PathLike)):
+        p = Path(image)
+        if not p.is_file():
+            raise InvalidInputError(param, f"no such file: {str(p)!r}")
+        if p.stat().st_size > _MAX_IMAGE_BYTES:
+            raise InvalidInputError(param, f"file is larger than {_MAX_IMAGE_BYTES} bytes")
+        _check_image_bytes(p.read_bytes(), param)
+        return ImageInput(str(p.resolve()))
+    raise InvalidInputError(param, f"expected a path, URL, bytes or PIL image, got {type(image).__name__}")
+
+
+def blank_image_bytes() -> bytes:
+    """A small white PNG: sent to Janus when a vision chat has no image (the Space requires one)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (255, 255, 255)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def unknown_params(spec: ModelSpec, given: Mapping[str, object], allowed: Iterable[str]) -> None:
+    allowed = set(allowed)
+    for name, value in given.items():
+        if value is not None and name not in allowed:
+            raise InvalidInputError(name, f"{spec.alias} takes no {name}")

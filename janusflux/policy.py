@@ -1,0 +1,78 @@
+"""The retry and fallback policy, declared in one place.
+
+=============================================  ===========================================================
+error                                          what janusflux does
+=============================================  ===========================================================
+InvalidInputError, UnknownModelError           raise at once (nothing was sent)
+SpaceAppError (worker error, app error)        raise at once: the Space's own code failed
+GenerationTimeoutError                         raise at once: the caller's deadline passed
+QuotaExceededError scope="user"                wait the parsed retry-after if it fits in ``max_wait`` (same
+                                               Space: quota is per user across all ZeroGPU Spaces), else raise
+QuotaExceededError scope="runs"/"pending"      back off (exponential) within ``max_wait``; no switching
+QuotaExceededError scope="space",              the Space cools down; switch to the next mirror at once;
+NoGPUAvailableError, SpaceBusyError            when every mirror is cooling, back off until the first is free
+(queue full, 429, connection dropped)
+SpaceUnavailableError (paused, broken,         the Space cools down for longer; switch to a mirror; raise
+building or waking past the deadline)          when none is left
+=============================================  ===========================================================
+
+Attempts are bounded by ``max_attempts`` and every wait by what remains of ``max_wait``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import (
+    GenerationTimeoutError,
+    InvalidInputError,
+    JanusfluxError,
+    QuotaExceededError,
+    SpaceAppError,
+    SpaceBusyError,
+    SpaceUnavailableError,
+)
+
+MAX_ATTEMPTS = 6
+BACKOFF_INITIAL = 1.0
+BACKOFF_MAX = 30.0
+COOLDOWN = 30.0  # seconds a Space that failed is skipped while another can be tried
+UNAVAILABLE_COOLDOWN = 300.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after an error: ``raise`` it, ``wait`` (seconds) on the same Space, or ``switch`` Spaces."""
+
+    action: str  # "raise" | "wait" | "switch"
+    seconds: float = 0.0
+    cooldown: float = 0.0
+    reason: str = ""
+
+
+def backoff(attempt: int) -> float:
+    return min(BACKOFF_MAX, BACKOFF_INITIAL * (2 ** max(0, attempt - 1)))
+
+
+def decide(error: BaseException, attempt: int, wait_budget: float) -> Decision:
+    """The policy as a pure function of the error, the attempt number (1-based) and the wait budget left."""
+    if isinstance(error, (InvalidInputError, SpaceAppError, GenerationTimeoutError)):
+        return Decision("raise", reason="not retryable")
+    if isinstance(error, QuotaExceededError):
+        if error.scope == "user":
+            if error.retry_after is not None and error.retry_after <= wait_budget:
+                return Decision("wait", seconds=error.retry_after + 0.05, reason="ZeroGPU quota: retry-after")
+            return Decision("raise", reason="ZeroGPU quota: retry-after beyond max_wait")
+        if error.scope in ("runs", "pending"):
+            seconds = backoff(attempt)
+            if seconds <= wait_budget:
+                return Decision("wait", seconds=seconds, reason=f"ZeroGPU {error.scope} limit")
+            return Decision("raise", reason="backoff beyond max_wait")
+        return Decision("switch", cooldown=COOLDOWN, reason="Space GPU limit")
+    if isinstance(error, SpaceUnavailableError):
+        return Decision("switch", cooldown=UNAVAILABLE_COOLDOWN, reason=f"Space unavailable ({error.stage})")
+    if isinstance(error, SpaceBusyError):
+        return Decision("switch", cooldown=COOLDOWN, reason=error.reason)
+    if isinstance(error, JanusfluxError):
+        return Decision("raise", reason="not retryable")
+    return Decision("raise", reason="unexpected error")

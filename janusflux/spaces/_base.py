@@ -1,0 +1,81 @@
+"""What adapters share: the prepared call and the context the session hands them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ..errors import InvalidInputError, SpaceAppError
+from ..inputs import check_number, check_seed, unknown_params
+from ..models import ModelSpec
+from ..results import ImageResult
+
+UNIFIED = ("prompt", "messages", "image", "aspect_ratio", "width", "height", "seed", "steps", "guidance",
+           "temperature", "top_p")
+
+
+@dataclass
+class Context:
+    """Session services an adapter may use: fetching bytes of a result file, a temp folder for inputs."""
+
+    fetch: Callable[[str], bytes]
+    tmpdir: str
+    cache_dir: str | None = None
+
+
+@dataclass
+class Prepared:
+    """A validated call: the endpoint arguments in order, and what the result should remember."""
+
+    spec: ModelSpec
+    args: tuple[Any, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    temp_files: list[str] = field(default_factory=list)
+    upload_paths: dict[int, str] = field(default_factory=dict)  # arg index -> local file to send with handle_file
+
+
+def constant(src: str) -> Any:
+    import ast
+
+    return ast.literal_eval(src[1:])
+
+
+def check_known(spec: ModelSpec, params: Mapping[str, Any], extra: tuple[str, ...] = ()) -> None:
+    allowed = set(spec.accepts) | {"prompt", "messages"} | set(extra)
+    if "width" in spec.accepts or spec.fixed_size:
+        allowed |= {"width", "height", "aspect_ratio"}
+    unknown_params(spec, {k: v for k, v in params.items() if k in UNIFIED}, allowed)
+
+
+def numeric(spec: ModelSpec, params: Mapping[str, Any], name: str) -> Any:
+    """A unified numeric parameter checked against the spec's range, or the spec's default."""
+    value = params.get(name)
+    if value is None:
+        return spec.defaults.get(name)
+    if name == "seed":
+        return check_seed(value)
+    rng = spec.limits.get(name)
+    if rng is None:
+        raise InvalidInputError(name, f"{spec.alias} takes no {name}")
+    return check_number(name, value, rng, integer=name == "steps")
+
+
+def file_url(value: Any, where: str) -> str:
+    """The URL of a file output of gradio_client (download_files=False gives a dict with 'url' and 'path')."""
+    if isinstance(value, Mapping):
+        url = value.get("url") or value.get("path")
+        if isinstance(url, str):
+            return url
+    if isinstance(value, str):
+        return value
+    raise SpaceAppError(f"unexpected output from the Space: {type(value).__name__} where a file was expected", title=where)
+
+
+def image_result(spec: ModelSpec, prepared: Prepared, value: Any, ctx: Context, **kw: Any) -> ImageResult:
+    url = file_url(value, spec.api_name)
+    local = url if not url.startswith(("http://", "https://")) else None
+    meta = {**prepared.meta, **kw}
+    return ImageResult(url=None if local else url, path=local, fetch=ctx.fetch, cache_dir=ctx.cache_dir,
+                       model=spec.alias, prompt=meta.get("prompt"), seed=meta.get("seed"),
+                       width=meta.get("width"), height=meta.get("height"), index=meta.get("index"),
+                       space_id=meta.get("space_id"))
