@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -33,10 +34,22 @@ FLUX_EXAMPLES = [
 
 
 class Twin:
-    """What an app needs at run time: its Space's state, the shared ZeroGPU state and the timing knobs."""
+    """What an app needs at run time: its Space's state, the shared ZeroGPU state and the timing knobs.
 
-    def __init__(self, state: SpaceState, zero: zerogpu.ZeroGPU, duration_scale: float, delay: float) -> None:
-        self.state, self.zero, self.duration_scale, self.delay = state, zero, duration_scale, delay
+    `settings` is any object with `duration_scale` and `delay` attributes (the fleet), read on every call so they
+    can be changed while the twins run.
+    """
+
+    def __init__(self, state: SpaceState, zero: zerogpu.ZeroGPU, settings: Any) -> None:
+        self.state, self.zero, self.settings = state, zero, settings
+
+    @property
+    def duration_scale(self) -> float:
+        return float(self.settings.duration_scale)
+
+    @property
+    def delay(self) -> float:
+        return float(self.settings.delay)
 
     @property
     def requested(self) -> int:

@@ -168,7 +168,7 @@ class TwinFleet:
             for sid, st in self.states.items():
                 from fastapi import FastAPI
 
-                blocks = build_app(Twin(st, self.zero, self.duration_scale, self.delay))
+                blocks = build_app(Twin(st, self.zero, self))
                 blocks.queue(default_concurrency_limit=None)
                 app = gr.mount_gradio_app(FastAPI(), blocks, path="")
                 port = self.base_port + 1 + st.spec.index if self.base_port else 0

@@ -19,7 +19,6 @@ import base64
 import hashlib
 import hmac
 import json
-import math
 import secrets
 import threading
 import time
@@ -81,8 +80,8 @@ def _api_suffix(auth: str | None) -> str:
 
 
 def format_wait(seconds: float) -> str:
-    """Like `str(timedelta)` in whole seconds: `0:12:34`."""
-    return str(timedelta(seconds=max(0, math.ceil(seconds))))
+    """Like `str(timedelta)` in whole seconds (at least 1): `0:12:34`."""
+    return str(timedelta(seconds=max(1, int(seconds))))
 
 
 def quota_error(
