@@ -11,7 +11,7 @@ The module-level functions use a default :class:`Session` created on first use (
 from __future__ import annotations
 
 import threading
-from typing import Any, AsyncIterator, Iterator
+from typing import Any as _Any, AsyncIterator as _AsyncIterator, Iterator as _Iterator
 
 from .errors import (
     GenerationTimeoutError,
@@ -103,7 +103,7 @@ def default_session() -> Session:
         return _default
 
 
-def configure(**options: Any) -> Session:
+def configure(**options: _Any) -> Session:
     """Replace the default session with ``Session(**options)`` (the old one is closed)."""
     global _default
     new = Session(**options)
@@ -123,7 +123,7 @@ def close() -> None:
         old.close()
 
 
-def generate(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: Any = None, image: Any = None,
+def generate(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: _Any = None, image: _Any = None,
              aspect_ratio: str | None = None, width: int | None = None, height: int | None = None,
              seed: int | None = None, steps: int | None = None, guidance: float | None = None,
              temperature: float | None = None, top_p: float | None = None, timeout: float | None = None,
@@ -138,8 +138,8 @@ def generate(model: str | ModelSpec = "flux", prompt: str | None = None, *, mess
     return default_session().generate(model, prompt, **_params(locals()))
 
 
-async def agenerate(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: Any = None,
-                    image: Any = None, aspect_ratio: str | None = None, width: int | None = None,
+async def agenerate(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: _Any = None,
+                    image: _Any = None, aspect_ratio: str | None = None, width: int | None = None,
                     height: int | None = None, seed: int | None = None, steps: int | None = None,
                     guidance: float | None = None, temperature: float | None = None, top_p: float | None = None,
                     timeout: float | None = None, max_wait: float | None = None) -> Result:
@@ -147,24 +147,24 @@ async def agenerate(model: str | ModelSpec = "flux", prompt: str | None = None, 
     return await default_session().agenerate(model, prompt, **_params(locals()))
 
 
-def stream(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: Any = None, image: Any = None,
+def stream(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: _Any = None, image: _Any = None,
            aspect_ratio: str | None = None, width: int | None = None, height: int | None = None,
            seed: int | None = None, steps: int | None = None, guidance: float | None = None,
            temperature: float | None = None, top_p: float | None = None, timeout: float | None = None,
-           max_wait: float | None = None) -> Iterator[Event]:
+           max_wait: float | None = None) -> _Iterator[Event]:
     """:func:`generate` as a stream of events (queued, progress, previews, logs, waits, retries, fallbacks),
     ending with :class:`Done` whose ``result`` is the result."""
     return default_session().stream(model, prompt, **_params(locals()))
 
 
-def astream(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: Any = None, image: Any = None,
+def astream(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: _Any = None, image: _Any = None,
             aspect_ratio: str | None = None, width: int | None = None, height: int | None = None,
             seed: int | None = None, steps: int | None = None, guidance: float | None = None,
             temperature: float | None = None, top_p: float | None = None, timeout: float | None = None,
-            max_wait: float | None = None) -> AsyncIterator[Event]:
+            max_wait: float | None = None) -> _AsyncIterator[Event]:
     """Async :func:`stream`."""
     return default_session().astream(model, prompt, **_params(locals()))
 
 
-def _params(scope: dict[str, Any]) -> dict[str, Any]:
+def _params(scope: dict[str, _Any]) -> dict[str, _Any]:
     return {k: v for k, v in scope.items() if k not in ("model", "prompt") and v is not None}

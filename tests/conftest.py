@@ -38,9 +38,7 @@ def _clean_fleet(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "fleet" in request.fixturenames:
         f = request.getfixturevalue("fleet")
-        f.set_fault(None, queue_full=False, config_429=False, worker_error=None, drop_stream=False, slow=0.0,
-                    queue_timeout=False, space_limit=False, runs_limit=False, illegal_duration=False,
-                    pending_credits=False)
+        f.clear_faults()
         for space in f.urls:
             f.set_stage(space, "RUNNING")
 

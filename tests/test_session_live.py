@@ -1,0 +1,239 @@
+"""The SDK end to end against live twins (real Gradio servers on loopback, real gradio_client traffic)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from PIL import Image
+
+import janusflux
+from janusflux import Session
+
+pytestmark = pytest.mark.live
+
+SMALL = {"width": 256, "height": 256}
+
+
+def _space_requests(fleet, space):
+    return [r for r in fleet.requests if r.server == space]
+
+
+@pytest.mark.parametrize("alias,space", [
+    ("flux", "black-forest-labs/FLUX.1-dev"),
+    ("flux-dev", "black-forest-labs/FLUX.1-dev"),
+    ("flux-schnell", "black-forest-labs/FLUX.1-schnell"),
+])
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+def test_flux_aliases_end_to_end(session, alias, space, mode):
+    kw = dict(SMALL, seed=1234, steps=3)
+    if mode == "sync":
+        result = session.generate(alias, "a red fox", **kw)
+        events = []
+    elif mode == "async":
+        result = asyncio.run(session.agenerate(alias, "a red fox", **kw))
+        events = []
+    else:
+        events = list(session.stream(alias, "a red fox", **kw))
+        assert isinstance(events[-1], janusflux.Done)
+        result = events[-1].result
+    assert isinstance(result, janusflux.ImageResult)
+    assert result.space_id == space and result.seed == 1234 and result.model == alias
+    assert result.image.size == (256, 256)
+    if mode == "stream":
+        kinds = [e.type for e in events]
+        assert "started" in kinds
+        if alias != "flux-schnell":  # FLUX.1-dev is a generator: a preview per step
+            previews = [e for e in events if isinstance(e, janusflux.Preview)]
+            assert len(previews) >= 3
+            assert previews[0].image.image.size == (256, 256)
+
+
+def test_same_seed_same_image_other_seed_other_image(session):
+    a = session.generate("flux-schnell", "a lighthouse", seed=5, **SMALL)
+    b = session.generate("flux-schnell", "a lighthouse", seed=5, **SMALL)
+    c = session.generate("flux-schnell", "a lighthouse", seed=6, **SMALL)
+    assert a.image.tobytes() == b.image.tobytes()
+    assert a.image.tobytes() != c.image.tobytes()
+
+
+def test_seed_is_drawn_and_reported(session):
+    r = session.generate("flux-schnell", "a cat", **SMALL)
+    assert isinstance(r.seed, int) and 0 <= r.seed <= 2147483647
+
+
+def test_aspect_ratio_snapped(session):
+    r = session.generate("flux-schnell", "wide", aspect_ratio="16:9", seed=1)
+    assert r.image.size == (1376, 768) and (r.width, r.height) == (1376, 768)
+
+
+def test_janus_image_gallery(session):
+    images = session.generate("janus-pro-7b-image", "a fox", seed=3)
+    assert isinstance(images, janusflux.ImageList) and len(images) == 5
+    assert all(i.image.size == (768, 768) for i in images)
+    assert images.seed == 3
+
+
+@pytest.mark.parametrize("kind", ["path", "bytes", "pil"])
+def test_vision_chat_uploads_image(session, tmp_path, kind):
+    im = Image.new("RGB", (40, 30), (255, 0, 0))
+    path = tmp_path / "red.png"
+    im.save(path)
+    image = {"path": str(path), "bytes": path.read_bytes(), "pil": im}[kind]
+    answer = session.generate("janus-pro-7b", "what colour is it?", image=image)
+    assert isinstance(answer, janusflux.TextResult) and isinstance(answer, str)
+    assert "40x30" in answer and "red" in answer.lower()
+    assert answer.space_id == "deepseek-ai/Janus-Pro-7B"
+
+
+def test_vision_chat_folds_conversation(session, fleet):
+    msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "Describe the picture"}]
+    answer = session.generate("janus-pro-7b", messages=msgs)
+    assert answer.question.startswith("User: Hi\nAssistant: Hello!\nUser: Describe the picture")
+    assert "Describe the picture" in answer
+
+
+def test_clients_reused_and_jwt_fetched_once(session, fleet):
+    fleet.clear_requests()
+    for _ in range(3):
+        session.generate("flux-schnell", "x", seed=1, **SMALL)
+    hub = [r.path for r in fleet.requests if r.server == "hub"]
+    assert hub.count("/api/spaces/black-forest-labs/FLUX.1-schnell/jwt") == 1
+    assert hub.count("/api/spaces/black-forest-labs/FLUX.1-schnell") == 1
+    configs = [r for r in _space_requests(fleet, "black-forest-labs/FLUX.1-schnell") if r.path == "/config"]
+    assert len(configs) == 1
+    joins = [r for r in _space_requests(fleet, "black-forest-labs/FLUX.1-schnell") if r.path.endswith("/queue/join")]
+    assert len(joins) == 3 and all("x-zerogpu-token" in r.headers and "x-zerogpu-uuid" in r.headers for r in joins)
+
+
+def test_jwt_refreshed_after_expiry(session, fleet):
+    session.generate("flux-schnell", "x", seed=1, **SMALL)
+    fleet.clear_requests()
+    clock = session._jwt._clock
+    session._jwt._clock = lambda: clock() + 3600  # an hour later: the cached token has expired
+    session.generate("flux-schnell", "x", seed=1, **SMALL)
+    hub = [r.path for r in fleet.requests if r.server == "hub"]
+    assert hub.count("/api/spaces/black-forest-labs/FLUX.1-schnell/jwt") == 1
+
+
+def test_token_never_reaches_loopback_twin_unless_opted_in(fleet, token, tmp_path):
+    fleet.clear_requests()
+    with Session(hf_endpoint=fleet.hub_url, token=token, cache_dir=str(tmp_path)) as s:
+        s.generate("flux-schnell", "x", seed=1, **SMALL).data
+    space_reqs = _space_requests(fleet, "black-forest-labs/FLUX.1-schnell")
+    assert space_reqs and not any(token in v for r in space_reqs for v in r.headers.values())
+    hub_reqs = [r for r in fleet.requests if r.server == "hub"]
+    assert any(token in v for r in hub_reqs for v in r.headers.values())
+
+    fleet.clear_requests()
+    port = fleet.url("black-forest-labs/FLUX.1-schnell").rsplit(":", 1)[1]
+    with Session(hf_endpoint=fleet.hub_url, token=token, send_token_to=[f"127.0.0.1:{port}"],
+                 cache_dir=str(tmp_path)) as s:
+        s.generate("flux-schnell", "x", seed=1, **SMALL)
+    space_reqs = _space_requests(fleet, "black-forest-labs/FLUX.1-schnell")
+    assert any(r.headers.get("x-hf-authorization") == f"Bearer {token}" for r in space_reqs)
+
+
+def test_anonymous_session_sends_no_token_and_no_jwt(fleet, tmp_path):
+    fleet.clear_requests()
+    with Session(hf_endpoint=fleet.hub_url, token=False, cache_dir=str(tmp_path)) as s:
+        s.generate("flux-schnell", "x", seed=1, **SMALL)
+    assert not any(r.path.endswith("/jwt") for r in fleet.requests)
+    assert not any("authorization" in r.headers or "x-hf-authorization" in r.headers for r in fleet.requests)
+
+
+def test_fallback_to_mirror_then_cooldown(session, fleet):
+    fleet.set_fault("black-forest-labs/FLUX.1-dev", queue_full=True)
+    events = list(session.stream("flux-dev", "x", seed=2, steps=2, **SMALL))
+    fb = [e for e in events if isinstance(e, janusflux.Fallback)]
+    assert fb and fb[0].from_space == "black-forest-labs/FLUX.1-dev" and fb[0].to_space == "roxky/FLUX.1-dev"
+    assert events[-1].result.space_id == "roxky/FLUX.1-dev"
+    # The official Space cools down: the next call goes straight to the mirror even though it is healthy again.
+    fleet.clear_faults()
+    fleet.clear_requests()
+    r = session.generate("flux-dev", "x", seed=2, steps=2, **SMALL)
+    assert r.space_id == "roxky/FLUX.1-dev"
+    assert not _space_requests(fleet, "black-forest-labs/FLUX.1-dev")
+
+
+def test_user_quota_waits_retry_after_then_succeeds(tmp_path):
+    from janusflux.twins import start_twins
+
+    with start_twins(["flux-schnell"], quota=60, quota_window=3, delay=0.0) as f:
+        with Session(hf_endpoint=f.hub_url, token="hf_quota" + "q" * 24, cache_dir=str(tmp_path), max_wait=10) as s:
+            s.generate("flux-schnell", "first", seed=1, **SMALL)  # books the 60 s: nothing left for 3 s
+            events = list(s.stream("flux-schnell", "second", seed=1, **SMALL))
+        waits = [e for e in events if isinstance(e, janusflux.Waiting)]
+        assert waits and 0 < waits[0].seconds <= 4 and "retry-after" in waits[0].reason
+        assert isinstance(events[-1], janusflux.Done)
+        with Session(hf_endpoint=f.hub_url, token="hf_quota" + "r" * 24, cache_dir=str(tmp_path), max_wait=0.5) as s:
+            s.generate("flux-schnell", "first", seed=1, **SMALL)
+            with pytest.raises(janusflux.QuotaExceededError) as e:
+                s.generate("flux-schnell", "second", seed=1, **SMALL)
+        err = e.value
+        assert err.scope == "user" and err.requested == 60 and err.left == 0 and 0 < err.retry_after <= 3
+        assert err.space_id == "black-forest-labs/FLUX.1-schnell" and err.endpoint == "/infer"
+        assert type(err.__cause__).__name__ == "AppError"
+
+
+def test_space_limit_for_anonymous_falls_back(fleet, tmp_path):
+    fleet.set_fault("black-forest-labs/FLUX.1-dev", space_limit=True)
+    with Session(hf_endpoint=fleet.hub_url, token=False, cache_dir=str(tmp_path)) as s:
+        events = list(s.stream("flux", "x", seed=1, steps=2, **SMALL))
+    assert any(isinstance(e, janusflux.Fallback) for e in events)
+    assert events[-1].result.space_id == "roxky/FLUX.1-dev"
+
+
+def test_sleeping_space_is_woken(session, fleet):
+    fleet.set_stage("black-forest-labs/FLUX.1-schnell", "SLEEPING", wake_after=0.5)
+    events = list(session.stream("flux-schnell", "x", seed=1, **SMALL))
+    assert any(isinstance(e, janusflux.Waking) for e in events)
+    assert isinstance(events[-1], janusflux.Done)
+
+
+def test_paused_space_without_mirror_is_unavailable(session, fleet):
+    fleet.set_stage("black-forest-labs/FLUX.1-schnell", "PAUSED")
+    with pytest.raises(janusflux.SpaceUnavailableError) as e:
+        session.generate("flux-schnell", "x", seed=1, **SMALL)
+    assert e.value.stage == "PAUSED"
+
+
+def test_point_alias_at_url(fleet, tmp_path):
+    url = fleet.url("roxky/FLUX.1-dev")
+    janusflux.register_model("twin-flux", like="flux-dev", spaces=[url])
+    try:
+        with Session(token=False, cache_dir=str(tmp_path), hf_endpoint="http://127.0.0.1:9") as s:
+            r = s.generate("twin-flux", "x", seed=9, steps=2, **SMALL)
+        assert r.image.size == (256, 256) and r.seed == 9
+    finally:
+        janusflux.unregister_model("twin-flux")
+
+
+def test_register_any_space_by_id_maps_parameters(session):
+    janusflux.register_model("schnell-auto", spaces="black-forest-labs/FLUX.1-schnell")
+    try:
+        r = session.generate("schnell-auto", "auto mapped", seed=11, width=256, height=256)
+        assert r.image.size == (256, 256) and r.seed == 11
+    finally:
+        janusflux.unregister_model("schnell-auto")
+
+
+def test_module_level_functions_use_default_session(fleet, tmp_path):
+    janusflux.configure(hf_endpoint=fleet.hub_url, token=False, cache_dir=str(tmp_path))
+    try:
+        r = janusflux.generate("flux-schnell", "default session", seed=3, **SMALL)
+        assert r.image.size == (256, 256)
+        assert asyncio.run(janusflux.agenerate("flux-schnell", "x", seed=3, **SMALL)).seed == 3
+    finally:
+        janusflux.close()
+
+
+def test_session_close_leaves_no_clients(fleet, tmp_path):
+    s = Session(hf_endpoint=fleet.hub_url, token=False, cache_dir=str(tmp_path))
+    s.generate("flux-schnell", "x", seed=1, **SMALL)
+    s.close()
+    assert s._conns == {}
+    with pytest.raises(janusflux.InvalidInputError):
+        s.generate("flux-schnell", "x")
