@@ -231,9 +231,12 @@ class Session:
             raise
 
     def stream(self, model: str | ModelSpec = "flux", prompt: str | None = None, **params: Any) -> Iterator[Event]:
-        """Yield progress events, ending with :class:`~janusflux.results.Done`. Bad input raises before the
-        first event. Closing the iterator early cancels the job."""
+        """Yield progress events, ending with :class:`~janusflux.results.Done`. Bad input raises here, before the
+        iterator is returned. Closing the iterator early cancels the job."""
         spec, prepared = self._prepare(model, prompt, params)
+        return self._stream(spec, prepared, params)
+
+    def _stream(self, spec: ModelSpec, prepared: Prepared | None, params: dict[str, Any]) -> Iterator[Event]:
         q: queue.Queue[Any] = queue.Queue()
         cancel = threading.Event()
         ctx = contextvars.copy_context()
@@ -257,10 +260,14 @@ class Session:
             if not fut.done():
                 cancel.set()
 
-    async def astream(self, model: str | ModelSpec = "flux", prompt: str | None = None,
-                      **params: Any) -> AsyncIterator[Event]:
-        """Async :meth:`stream`."""
+    def astream(self, model: str | ModelSpec = "flux", prompt: str | None = None,
+                **params: Any) -> AsyncIterator[Event]:
+        """Async :meth:`stream` (``async for event in session.astream(...)``). Bad input raises here."""
         spec, prepared = self._prepare(model, prompt, params)
+        return self._astream(spec, prepared, params)
+
+    async def _astream(self, spec: ModelSpec, prepared: Prepared | None,
+                       params: dict[str, Any]) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
         q: asyncio.Queue[Any] = asyncio.Queue()
         cancel = threading.Event()

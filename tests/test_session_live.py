@@ -237,3 +237,20 @@ def test_session_close_leaves_no_clients(fleet, tmp_path):
     assert s._conns == {}
     with pytest.raises(janusflux.InvalidInputError):
         s.generate("flux-schnell", "x")
+
+
+def test_stream_rejects_bad_input_before_iterating(session, fleet):
+    n = len(fleet.requests)
+    with pytest.raises(janusflux.InvalidInputError) as e:
+        session.stream("flux", "x", width=5000)
+    assert e.value.param == "width" and len(fleet.requests) == n
+
+
+def test_astream_reports_progress_then_done(session):
+    async def run():
+        return [e async for e in session.astream("flux-dev", "x", seed=1, steps=3, **SMALL)]
+
+    events = asyncio.run(run())
+    progress = [e for e in events if isinstance(e, janusflux.Progress)]
+    assert progress and progress[-1].total == 3
+    assert events[-1].type == "done" and events[-1].result.image.size == (256, 256)
