@@ -1,0 +1,563 @@
+"""The ``janusflux`` command line.
+
+    janusflux generate flux "a lighthouse at dawn" --local -o lighthouse.png
+    janusflux chat --image lighthouse.png -m "What is in this picture?"
+    janusflux batch prompts.txt --out images/ --model flux-schnell --concurrency 2
+    janusflux models [--json]
+    janusflux doctor [--local] [--json]
+    janusflux serve all --port 7860
+
+``--local`` (or ``JANUSFLUX_LOCAL=1``) runs the command against the bundled twins started in this process (no
+network, no token needed). Progress goes to stderr (``--quiet`` silences it); results go to stdout, as JSON with
+``--json``. Exit codes: 0 ok, 1 other error, 2 invalid input, 3 ZeroGPU quota, 4 Space unavailable or busy,
+5 timeout, 130 interrupted. Errors print one line on stderr: ``error: <type>: <message>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+__all__ = ["main", "build_parser", "exit_code"]
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_QUOTA, EXIT_UNAVAILABLE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+
+
+def _set_env() -> None:
+    """Before anything imports huggingface_hub or gradio_client: no telemetry, no implicit token."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
+
+
+# -- errors and exit codes -------------------------------------------------------------------------------------------
+def exit_code(error: BaseException) -> int:
+    """The exit code for an error (see the module docstring)."""
+    from .errors import (
+        GenerationTimeoutError,
+        InvalidInputError,
+        QuotaExceededError,
+        SpaceBusyError,
+        SpaceUnavailableError,
+    )
+
+    if isinstance(error, InvalidInputError):
+        return EXIT_INVALID
+    if isinstance(error, QuotaExceededError):
+        return EXIT_QUOTA
+    if isinstance(error, (SpaceUnavailableError, SpaceBusyError)):  # NoGPUAvailableError is a SpaceBusyError
+        return EXIT_UNAVAILABLE
+    if isinstance(error, (GenerationTimeoutError, TimeoutError)):
+        return EXIT_TIMEOUT
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _report(error: BaseException) -> int:
+    print(f"error: {type(error).__name__}: {_one_line(str(error)) or 'interrupted'}", file=sys.stderr)
+    return exit_code(error)
+
+
+class _Usage(Exception):
+    """A wrong command line found after parsing (exit 2)."""
+
+
+# -- the parser --------------------------------------------------------------------------------------------------------
+def _common(local: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    if local:
+        p.add_argument("--local", action="store_true",
+                       help="run against the bundled twins started in this process (also JANUSFLUX_LOCAL=1)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    return p
+
+
+def _call_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="deadline per call in seconds")
+    p.add_argument("--max-wait", type=float, default=None, metavar="S",
+                   help="seconds a call may wait for quota or backoff (default: the session's, 600)")
+
+
+def _image_options(p: argparse.ArgumentParser, defaults: bool = False) -> None:
+    p.add_argument("--aspect-ratio", "-a", default=None, metavar="W:H", help="e.g. 16:9 (at the default area)")
+    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="seed (default: drawn and reported)")
+    p.add_argument("--steps", type=int, default=None, help="inference steps")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="janusflux", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Exit codes: 0 ok, 1 error, 2 invalid input, 3 quota, "
+                                            "4 Space unavailable/busy, 5 timeout, 130 interrupted.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"janusflux {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    common = _common()
+
+    g = sub.add_parser("generate", parents=[common], help="generate images from a prompt")
+    g.add_argument("model", help="model alias: flux, flux-dev, flux-schnell, janus-pro-7b-image ...")
+    g.add_argument("prompt")
+    _image_options(g)
+    g.add_argument("-o", "--output", default=None, metavar="PATH",
+                   help="file to write (.png keeps prompt/seed/model/Space as PNG text); default <model>-<seed>.png")
+    g.add_argument("-n", "--count", type=int, default=1, metavar="N", help="how many images (seeds seed, seed+1...)")
+    _call_options(g)
+
+    c = sub.add_parser("chat", parents=[common], help="ask Janus-Pro about an image (vision chat)")
+    c.add_argument("question", nargs="?", default=None, help="the question (a last user message)")
+    c.add_argument("--image", "-i", default=None, metavar="PATH", help="image file or URL to ask about")
+    c.add_argument("-m", "--message", action="append", default=[], metavar="TEXT",
+                   help='a turn; repeat for several; prefix "assistant:" or "system:" to set the role (default user)')
+    c.add_argument("--messages-file", default=None, metavar="FILE.json",
+                   help='a JSON list of {"role", "content"} messages (before the -m turns)')
+    c.add_argument("--model", default="janus-pro-7b", help="vision chat model (default janus-pro-7b)")
+    c.add_argument("--seed", type=int, default=None)
+    c.add_argument("--temperature", type=float, default=None)
+    c.add_argument("--top-p", type=float, default=None)
+    _call_options(c)
+
+    b = sub.add_parser("batch", parents=[common], help="run a file of prompts; resumable")
+    b.add_argument("input", metavar="INPUT", help=".txt (a prompt a line), .jsonl or .csv (per-item parameters)")
+    b.add_argument("--out", required=True, metavar="DIR", help="folder for the images and manifest.jsonl")
+    b.add_argument("--model", default="flux", help="default model for items that name none (default flux)")
+    b.add_argument("--concurrency", type=int, default=2, help="calls in flight per Space (default 2)")
+    b.add_argument("--manifest", default=None, metavar="PATH", help="manifest file (default DIR/manifest.jsonl)")
+    b.add_argument("--batch-max-wait", type=float, default=3600.0, metavar="S",
+                   help="longest quota pause the batch accepts before stopping (default 3600)")
+    _image_options(b)
+    _call_options(b)
+
+    m = sub.add_parser("models", parents=[_common(local=False)], help="list model aliases, Spaces and limits")
+    m.set_defaults(local=False)
+
+    d = sub.add_parser("doctor", parents=[common], help="check token, Hub, Spaces and ZeroGPU quota")
+    d.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per request (default 10)")
+
+    s = sub.add_parser("serve", help="run the twins in the foreground (offline Spaces and Hub)")
+    try:
+        from .twins import cli as twins_cli
+    except ImportError:  # the twins extra (gradio, uvicorn) is not installed
+        s.set_defaults(twins_missing=True)
+    else:
+        twins_cli.add_arguments(s)
+    return parser
+
+
+# -- sessions ------------------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _session(args: argparse.Namespace, **kwargs: Any) -> Iterator[Any]:
+    from .local import local_requested, local_session
+    from .session import Session
+
+    if getattr(args, "max_wait", None) is not None:
+        kwargs["max_wait"] = args.max_wait
+    if getattr(args, "timeout", None) is not None and "timeout" not in kwargs:
+        kwargs["timeout"] = args.timeout
+    if local_requested(getattr(args, "local", False)):
+        with local_session(**kwargs) as s:
+            yield s
+    else:
+        with Session(**kwargs) as s:
+            yield s
+
+
+class _Bar:
+    """A tqdm bar fed by a call's events: queue rank and ETA, steps, waits, fallbacks."""
+
+    def __init__(self, desc: str, enabled: bool, total: int | None = None, position: int | None = None) -> None:
+        self.bar = None
+        self.desc = desc
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False, position=position,
+                            dynamic_ncols=True)
+
+    def __call__(self, ev: Any) -> None:
+        bar = self.bar
+        if bar is None:
+            return
+        kind = getattr(ev, "type", "")
+        if kind == "queued":
+            eta = f", eta {ev.eta:.0f}s" if ev.eta is not None else ""
+            size = f"/{ev.queue_size}" if ev.queue_size is not None else ""
+            bar.set_description(f"{self.desc} queued #{ev.rank}{size}{eta}")
+        elif kind == "started":
+            bar.set_description(f"{self.desc} running")
+        elif kind in ("progress", "preview") and ev.step is not None:
+            total = getattr(ev, "total", None)
+            if total and bar.total != total:
+                bar.total = total
+            bar.n = min(ev.step, bar.total) if bar.total else ev.step
+            bar.refresh()
+        elif kind == "waking":
+            bar.set_description(f"{self.desc} waking ({ev.stage})")
+        elif kind == "waiting":
+            bar.set_description(f"{self.desc} waiting {ev.seconds:.0f}s ({ev.reason})")
+        elif kind == "fallback":
+            bar.set_postfix_str(f"-> {ev.to_space} ({ev.reason})")
+        elif kind == "retry":
+            bar.set_postfix_str(f"retry {ev.attempt}")
+        elif kind == "log":
+            bar.set_postfix_str(_one_line(ev.message)[:60])
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _steps(model: str, params: dict[str, Any]) -> int | None:
+    """The number of steps a call will report, for the bar's total (None when the model has no steps)."""
+    from .models import get_model
+
+    if params.get("steps") is not None:
+        return int(params["steps"])
+    spec = get_model(model)
+    return int(spec.defaults["steps"]) if "steps" in spec.defaults and "steps" in spec.accepts else None
+
+
+def _run(session: Any, model: str, prompt: str | None, params: dict[str, Any], bar: _Bar) -> Any:
+    from .results import Done
+
+    try:
+        for ev in session.stream(model, prompt, **params):
+            if isinstance(ev, Done):
+                return ev.result
+            bar(ev)
+    finally:
+        bar.close()
+    raise RuntimeError("the event stream ended without a result")
+
+
+def _emit_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=None, default=str))
+
+
+# -- commands ------------------------------------------------------------------------------------------------------------
+def _output_paths(output: str | None, model: str, seed: int | None, i: int, count: int, n_images: int) -> list[Path]:
+    if output is None:
+        base = Path(f"{model.replace('/', '_')}-{seed}.png")
+    else:
+        base = Path(output)
+        if base.is_dir() or output.endswith(("/", os.sep)):
+            base = base / f"{model.replace('/', '_')}-{seed}.png"
+        elif not base.suffix:
+            base = base.with_suffix(".png")
+        if count > 1:
+            base = base.with_name(f"{base.stem}-{i + 1}{base.suffix}")
+    if n_images == 1:
+        return [base]
+    return [base.with_name(f"{base.stem}-{k}{base.suffix}") for k in range(n_images)]
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .errors import InvalidInputError
+    from .results import ImageList, ImageResult
+
+    if args.count < 1:
+        raise InvalidInputError("count", f"expected an int >= 1, got {args.count}")
+    params = {k: v for k, v in {"aspect_ratio": args.aspect_ratio, "width": args.width, "height": args.height,
+                                "steps": args.steps, "guidance": args.guidance}.items() if v is not None}
+    show = not (args.quiet or args.json)
+    out: list[dict[str, Any]] = []
+    with _session(args) as session:
+        for i in range(args.count):
+            seed = None if args.seed is None else args.seed + i
+            desc = args.model if args.count == 1 else f"{args.model} {i + 1}/{args.count}"
+            call = {**params, "seed": seed} if seed is not None else params
+            result = _run(session, args.model, args.prompt, call, _Bar(desc, show, _steps(args.model, call)))
+            images = list(result) if isinstance(result, ImageList) else [result]
+            if not all(isinstance(im, ImageResult) for im in images):
+                raise InvalidInputError("model", f"{args.model} does not make images; use `janusflux chat`")
+            paths = _output_paths(args.output, args.model, images[0].seed, i, args.count, len(images))
+            for image, path in zip(images, paths):
+                saved = image.save(path)
+                out.append({"file": str(saved), "seed": image.seed, "model": image.model, "space_id": image.space_id,
+                            "width": image.width, "height": image.height, "prompt": image.prompt,
+                            "timings": image.timings})
+                if not args.json:
+                    print(saved, flush=True)
+    if args.json:
+        _emit_json({"model": args.model, "images": out})
+    return EXIT_OK
+
+
+_ROLE_PREFIXES = ("user:", "assistant:", "system:")
+
+
+def _chat_messages(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from .errors import InvalidInputError
+
+    messages: list[dict[str, Any]] = []
+    if args.messages_file:
+        try:
+            loaded = json.loads(Path(args.messages_file).read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise InvalidInputError("messages_file", f"no such file: {args.messages_file!r}") from e
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidInputError("messages_file", f"not JSON ({e})") from e
+        if isinstance(loaded, dict) and "messages" in loaded:
+            loaded = loaded["messages"]
+        if not isinstance(loaded, list):
+            raise InvalidInputError("messages_file", "expected a JSON list of {role, content} messages")
+        messages.extend(loaded)
+    for text in args.message:
+        role, body = "user", text
+        low = text.lower()
+        for prefix in _ROLE_PREFIXES:
+            if low.startswith(prefix):
+                role, body = prefix[:-1], text[len(prefix):].lstrip()
+                break
+        messages.append({"role": role, "content": body})
+    if args.question:
+        messages.append({"role": "user", "content": args.question})
+    if not messages:
+        raise InvalidInputError("messages", "give a question, -m/--message or --messages-file")
+    return messages
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .errors import InvalidInputError
+    from .results import TextResult
+
+    messages = _chat_messages(args)
+    params: dict[str, Any] = {"messages": messages}
+    for k in ("seed", "temperature", "top_p"):
+        if getattr(args, k) is not None:
+            params[k] = getattr(args, k)
+    if args.image is not None:
+        params["image"] = args.image
+    with _session(args) as session:
+        answer = _run(session, args.model, None, params, _Bar(args.model, not (args.quiet or args.json)))
+    if not isinstance(answer, TextResult):
+        raise InvalidInputError("model", f"{args.model} is not a chat model; use `janusflux generate`")
+    if args.json:
+        _emit_json(answer.to_dict())
+    else:
+        print(str(answer), flush=True)
+    return EXIT_OK
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+
+    defaults = {k: v for k, v in {"aspect_ratio": args.aspect_ratio, "width": args.width, "height": args.height,
+                                  "seed": args.seed, "steps": args.steps, "guidance": args.guidance}.items()
+                if v is not None}
+    show = not (args.quiet or args.json)
+    stop, abort = threading.Event(), threading.Event()
+    lock = threading.Lock()
+    bars: dict[str, Any] = {}
+    overall: Any = None
+
+    def on_event(item: Any, ev: Any) -> None:
+        nonlocal overall
+        if not show:
+            return
+        kind = getattr(ev, "type", "")
+        with lock:
+            if kind == "batch-start":
+                from tqdm.auto import tqdm
+
+                overall = tqdm(total=ev.total, desc="batch", unit="item", file=sys.stderr, dynamic_ncols=True,
+                               initial=0)
+                return
+            if overall is None:
+                return
+            if kind in ("item-done", "item-failed", "item-skipped"):
+                overall.update(1)
+                bar = bars.pop(item.id, None) if item is not None else None
+                if bar is not None:
+                    bar.close()
+                if kind == "item-failed":
+                    overall.write(f"failed {item.id}: {_one_line(ev.error)}", file=sys.stderr)
+                return
+            if kind == "batch-paused":
+                overall.set_postfix_str(f"paused {ev.seconds:.0f}s: {ev.reason}")
+                return
+            if kind == "item-start":
+                bars[item.id] = _Bar(item.id, True, _steps(item.model, dict(item.params)))
+                return
+            if item is not None and item.id in bars:
+                bars[item.id](ev)
+
+    with _session(args) as session:
+        summary = run_batch(args.input, args.out, model=args.model, session=session, concurrency=args.concurrency,
+                            manifest=args.manifest, on_event=on_event, stop_event=stop, abort_event=abort,
+                            max_wait=args.batch_max_wait, timeout=args.timeout, handle_signals=True, **defaults)
+    with lock:
+        for bar in bars.values():
+            bar.close()
+        if overall is not None:
+            overall.close()
+    if args.json:
+        _emit_json(summary.to_dict())
+    else:
+        print(summary, flush=True)
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    if summary.stopped_by is not None:
+        return exit_code(summary.stopped_by)
+    return EXIT_OK if summary.failed == 0 else EXIT_ERROR
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import list_models
+
+    rows = []
+    for alias, spec in sorted(list_models().items()):
+        rows.append({"alias": alias, "kind": spec.kind, "family": spec.family, "spaces": list(spec.spaces),
+                     "endpoint": spec.api_name, "limits": {k: str(v) for k, v in spec.limits.items()},
+                     "defaults": dict(spec.defaults), "fixed_size": spec.fixed_size,
+                     "zerogpu_duration": spec.zerogpu_duration, "description": spec.description})
+    if args.json:
+        _emit_json(rows)
+        return EXIT_OK
+    for r in rows:
+        print(f"{r['alias']:20} {r['kind']:14} {', '.join(r['spaces'])}")
+        limits = "; ".join(f"{k} {v}" for k, v in r["limits"].items())
+        print(f"{'':20} {r['endpoint']}  limits: {limits}")
+        if r["defaults"]:
+            print(f"{'':20} defaults: {', '.join(f'{k}={v}' for k, v in r['defaults'].items())}")
+        if r["description"]:
+            print(f"{'':20} {r['description']}")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import __version__
+    from .local import local_requested
+    from .models import list_models
+    from .session import redact
+
+    report: dict[str, Any] = {"version": __version__, "local": local_requested(args.local)}
+    with _session(args, timeout=None) as session:
+        hub = session.hf_endpoint
+        token = session.token_for(hub)
+        report["hub"] = {"endpoint": hub}
+        report["token"] = {"source": session.token_source, "token": redact(token) if token else None}
+        import httpx
+
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        t0 = time.monotonic()
+        try:
+            with httpx.Client(timeout=args.timeout, follow_redirects=True) as http:
+                r = http.get(f"{hub}/api/whoami-v2", headers=headers)
+                report["hub"].update(reachable=True, status=r.status_code,
+                                     ms=round((time.monotonic() - t0) * 1000))
+                if token and r.status_code == 200:
+                    report["token"]["user"] = r.json().get("name")
+                elif token:
+                    report["token"]["user"] = None
+                    report["token"]["problem"] = f"the Hub refused the token ({r.status_code})"
+        except httpx.HTTPError as e:
+            report["hub"].update(reachable=False, error=type(e).__name__)
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(endpoint=hub)
+        spaces: dict[str, Any] = {}
+        if report["hub"]["reachable"]:
+            for space_id in sorted({s for spec in list_models().values() for s in spec.spaces if "/" in s
+                                    and not s.startswith(("http://", "https://"))}):
+                try:
+                    rt = api.get_space_runtime(space_id, token=token or False)
+                    spaces[space_id] = {"stage": str(getattr(rt.stage, "value", rt.stage)),
+                                        "hardware": getattr(rt, "hardware", None)}
+                except Exception as e:  # noqa: BLE001 - reported, not raised
+                    spaces[space_id] = {"stage": None, "error": _one_line(f"{type(e).__name__}: {e}")[:200]}
+        report["spaces"] = spaces
+        quota: dict[str, Any] = {}
+        if not token:
+            quota["note"] = "no token: ZeroGPU counts anonymous calls per IP address (quota not reported)"
+        elif report["hub"]["reachable"]:
+            try:
+                q = api.get_zero_gpu_quota(token=token)
+                quota.update(base=q.base, remaining=q.remaining,
+                             resets_at=q.resets_at.isoformat() if q.resets_at else None,
+                             overquota_used=getattr(q, "overquota_used", None))
+            except Exception as e:  # noqa: BLE001
+                quota["error"] = _one_line(f"{type(e).__name__}: {e}")[:200]
+        report["zerogpu_quota"] = quota
+    text = json.dumps(report, default=str)
+    if token and token in text:  # belt and braces: a token never leaves in the output
+        text = text.replace(token, redact(token))
+        report = json.loads(text)
+    if args.json:
+        print(text)
+    else:
+        _print_doctor(report)
+    return EXIT_OK if report["hub"].get("reachable") else EXIT_UNAVAILABLE
+
+
+def _print_doctor(r: dict[str, Any]) -> None:
+    hub = r["hub"]
+    where = " (local twins)" if r["local"] else ""
+    state = (f"reachable (HTTP {hub['status']}, {hub['ms']} ms)" if hub.get("reachable")
+             else f"UNREACHABLE ({hub.get('error')})")
+    print(f"janusflux {r['version']}")
+    print(f"hub:    {hub['endpoint']}{where}: {state}")
+    tok = r["token"]
+    user = f", user {tok['user']}" if tok.get("user") else ""
+    problem = f" ({tok['problem']})" if tok.get("problem") else ""
+    print(f"token:  {tok['source']}" + (f" ({tok['token']}){user}{problem}" if tok.get("token") else ""))
+    for space_id, s in r["spaces"].items():
+        print(f"space:  {space_id:34} {s.get('stage') or 'unknown: ' + str(s.get('error'))}")
+    q = r["zerogpu_quota"]
+    if "remaining" in q:
+        resets = f", resets at {q['resets_at']}" if q.get("resets_at") else ""
+        print(f"quota:  {q['remaining']:g}s of {q['base']:g}s ZeroGPU left{resets}")
+    else:
+        print(f"quota:  {q.get('note') or q.get('error')}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if getattr(args, "twins_missing", False):
+        raise ImportError("`janusflux serve` needs the twins extra: pip install 'janusflux[twins]'")
+    from .twins import cli as twins_cli
+
+    return int(twins_cli.run(args) or 0)
+
+
+_COMMANDS = {"generate": cmd_generate, "chat": cmd_chat, "batch": cmd_batch, "models": cmd_models,
+             "doctor": cmd_doctor, "serve": cmd_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    _set_env()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as e:  # argparse: --help/--version (0) or a usage error (2)
+        return int(e.code or 0) if not isinstance(e.code, str) else EXIT_INVALID
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt as e:
+        return _report(e)
+    except BrokenPipeError:  # `janusflux models | head`
+        return EXIT_OK
+    except Exception as e:  # noqa: BLE001 - every error becomes one line and an exit code
+        return _report(e)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Run janusflux against the bundled twins, in-process, offline.
+
+    from janusflux.local import local_session
+    with local_session() as session:
+        session.generate("flux", "a lighthouse at dawn", width=256, height=256, steps=4).save("lighthouse.png")
+
+:func:`local_session` starts the local twins of the Spaces and of the Hub on free loopback ports
+(``janusflux.twins.start_twins``), yields a :class:`janusflux.Session` pointed at them and stops them on exit. It is
+what ``janusflux ... --local`` (or ``JANUSFLUX_LOCAL=1``) uses. It needs the ``twins`` extra (gradio).
+
+The twins' images are made by the twins (not by FLUX or Janus): they are real image files with the requested size
+and seed, good for trying the whole stack on a machine without a network or a token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any, Iterator
+
+from .session import Session
+
+__all__ = ["LOCAL_ENV", "local_fleet", "local_session", "local_requested"]
+
+LOCAL_ENV = "JANUSFLUX_LOCAL"
+DEFAULT_DELAY = 0.002  # seconds of pretend GPU time per step: a 28-step FLUX.1-dev call takes a few tenths
+DEFAULT_QUOTA = 1e9  # GPU seconds: the twins' quota never gets in the way unless asked to
+
+
+def local_requested(flag: bool = False) -> bool:
+    """True when ``flag`` is set or the environment says ``JANUSFLUX_LOCAL=1`` (also true/yes/on)."""
+    return bool(flag) or os.environ.get(LOCAL_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@contextlib.contextmanager
+def local_fleet(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, **fleet_kwargs: Any) -> Iterator[Any]:
+    """Start the twins (all Spaces and the Hub, free loopback ports) and stop them on exit. Yields the fleet.
+
+    Gradio prints a few lines while building the apps ("Will cache examples ..."): they go to stderr so that a
+    command's stdout holds only what the command prints.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        from .twins import start_twins
+    except ImportError as e:  # pragma: no cover - only without the extra
+        raise ImportError("the local twins need gradio: pip install 'janusflux[twins]'") from e
+    fleet_kwargs.setdefault("port", 0)
+    with contextlib.redirect_stdout(sys.stderr):
+        fleet = start_twins(delay=delay, quota=quota, **fleet_kwargs)
+    try:
+        yield fleet
+    finally:
+        with contextlib.redirect_stdout(sys.stderr):
+            fleet.stop()
+
+
+@contextlib.contextmanager
+def local_session(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, fleet_kwargs: dict[str, Any] | None = None,
+                  **session_kwargs: Any) -> Iterator[Session]:
+    """A :class:`Session` on freshly started twins, closed and stopped on exit.
+
+    ``session_kwargs`` go to :class:`Session` (``token``, ``timeout``, ``max_wait``, ``cache_dir``...); ``token``
+    defaults to the usual lookup (``HF_TOKEN`` or the saved login), which the session sends to the Hub twin only
+    (loopback, in this process): with a token the twins book quota per user, as the Hub does; ``token=False``
+    makes the calls anonymous. The running fleet is at ``session.fleet`` (request log, fault knobs).
+    """
+    with local_fleet(delay=delay, quota=quota, **(fleet_kwargs or {})) as fleet:
+        session = Session(hf_endpoint=fleet.hub_url, **session_kwargs)
+        session.fleet = fleet  # type: ignore[attr-defined]
+        try:
+            yield session
+        finally:
+            session.close()
