@@ -449,7 +449,7 @@ def _params(spec: ModelSpec, *, messages: Any, prompt: Any, aspect_ratio: Any, w
     makes_image = spec.kind == "text-to-image"
     if makes_image or prompt is None:
         params["messages"] = messages
-    if not makes_image and aspect_ratio == "1:1" and width is None and height is None:
+    if not makes_image and aspect_ratio == "1:1":
         aspect_ratio = None  # the documented default; a chat model makes no image
     for name, value in (("aspect_ratio", aspect_ratio), ("width", width), ("height", height), ("seed", seed)):
         if value is not None:
