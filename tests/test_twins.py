@@ -270,14 +270,14 @@ def test_anonymous_jwt_gets_plain_zerogpu_wording(fleet):
 
 def test_quota_window_resets(fleet):
     old = fleet.zero.ledger.window
-    fleet.zero.ledger.window = 0.5
+    fleet.zero.ledger.window = 2.0
     try:
         c = client(fleet, headers={"x-hf-authorization": f"Bearer {ALICE}"})
         fleet.duration_scale = 4.0  # 300 s per call: the whole quota
         c.predict("x", 1, False, 256, 256, 3.5, 1, api_name="/infer")
         title, message = _err(lambda: c.predict("x", 1, False, 256, 256, 3.5, 1, api_name="/infer"))
         assert "(300s requested vs. 0s left). Try again in 0:00:01. " in message
-        time.sleep(0.6)
+        time.sleep(2.1)
         c.predict("x", 1, False, 256, 256, 3.5, 1, api_name="/infer")
     finally:
         fleet.zero.ledger.window = old
@@ -390,13 +390,17 @@ def test_config_429(fleet):
     client(fleet)
 
 
-def test_drop_stream(fleet):
-    fleet.set_fault(DEV, drop_stream=True, times=1)
-    c = client(fleet)
-    job = c.submit("x", 1, False, 256, 256, 3.5, 4, api_name="/infer")
+@pytest.mark.parametrize(("space", "args"), [(DEV, ("x", 1, False, 256, 256, 3.5, 4)),
+                                            (SCHNELL, ("x", 1, False, 256, 256, 4))])
+def test_drop_stream(fleet, space, args):
+    fleet.set_fault(space, drop_stream=True, times=1)
+    c = client(fleet, space)
+    job = c.submit(*args, api_name="/infer")
     with pytest.raises(concurrent.futures.CancelledError):
         job.result(timeout=20)
-    assert len(c.predict("x", 1, False, 256, 256, 3.5, 4, api_name="/infer")) == 2
+    if space == DEV:
+        assert len(job.outputs()) <= 1  # at most the first preview arrived before the cut
+    assert len(c.predict(*args, api_name="/infer")) == 2
 
 
 def test_slow(fleet):
@@ -415,14 +419,16 @@ def test_stage_not_running(fleet, stage):
 
 
 def test_sleeping_wakes_on_first_request(fleet):
-    fleet.set_stage(SCHNELL, "SLEEPING", wake_after=0.5)
+    fleet.set_stage(SCHNELL, "SLEEPING", wake_after=2.0)
     runtime = f"{fleet.hub_url}/api/spaces/{SCHNELL}/runtime"
     assert httpx.get(runtime).json()["stage"] == "SLEEPING"
     done = threading.Event()
     threading.Thread(target=lambda: (httpx.get(fleet.url(SCHNELL) + "/config"), done.set()), daemon=True).start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 1.5
+    while httpx.get(runtime).json()["stage"] == "SLEEPING" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert httpx.get(runtime).json()["stage"] == "APP_STARTING" and not done.is_set()
-    assert done.wait(5)
+    assert done.wait(10)
     assert httpx.get(runtime).json()["stage"] == "RUNNING"
 
 

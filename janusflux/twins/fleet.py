@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -28,6 +29,22 @@ _CONTROL_PREFIX = "/_twin"
 
 class StreamDropped(Exception):
     """Raised inside the server to cut an event stream mid-run (the `drop_stream` fault)."""
+
+
+class _HideDroppedStreams(logging.Filter):
+    """uvicorn logs an aborted response as an error; a deliberate `drop_stream` fault is not one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, StreamDropped):
+                return False
+            exc = exc.__cause__ or exc.__context__ or (exc.exceptions[0] if isinstance(exc, BaseExceptionGroup)
+                                                       and exc.exceptions else None)
+        return True
+
+
+logging.getLogger("uvicorn.error").addFilter(_HideDroppedStreams())
 
 
 class TwinMiddleware:
