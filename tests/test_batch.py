@@ -1,0 +1,280 @@
+"""The batch runner against live twins: run, resume without redoing, invalid items, quota pacing, interruptions
+(stop event, SIGTERM, SIGKILL at several points) resuming to exactly one done entry per item."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from janusflux.batch import BatchPaused, ItemDone, load_items, read_manifest, run_batch
+from janusflux.errors import InvalidInputError, QuotaExceededError
+
+SMALL = {"width": 256, "height": 256, "steps": 2}
+PROMPTS = [f"a small red boat number {i}" for i in range(6)]
+
+
+def joins(fleet) -> int:
+    return sum(1 for r in fleet.requests if r.path.endswith("/queue/join"))
+
+
+def done_counts(manifest: Path) -> Counter:
+    return Counter(r["id"] for r in read_manifest(manifest) if r["status"] == "done")
+
+
+def check_outputs(out: Path, ids: list[str]) -> None:
+    """Exactly one done entry per item, its file a complete PNG with text metadata, and no temporary files."""
+    counts = done_counts(out / "manifest.jsonl")
+    assert sorted(counts) == sorted(ids)
+    assert set(counts.values()) == {1}
+    assert not list(out.glob("*.part")) and not list(out.glob(".*.part"))
+    last = {r["id"]: r for r in read_manifest(out / "manifest.jsonl")}
+    for item_id in ids:
+        rec = last[item_id]
+        assert rec["status"] == "done" and rec["file"] == f"{item_id}.png"
+        with Image.open(out / rec["file"]) as im:
+            im.load()
+            assert im.format == "PNG" and im.size == (256, 256)
+            assert im.text["prompt"] == rec["prompt"]
+            assert im.text["seed"] == str(rec["seed"])
+            assert im.text["space"] == rec["space_id"]
+            assert im.text["model"] == rec["model"]
+
+
+# -- inputs (no server) ---------------------------------------------------------------------------------------------
+def test_inputs_from_txt_jsonl_csv(tmp_path):
+    txt = tmp_path / "p.txt"
+    txt.write_text("a fox\n\n# a comment\na whale\n", encoding="utf-8")
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"prompt": "a fox", "seed": 3, "model": "flux-schnell"}\n"a whale"\n{not json\n'
+                     '{"prompt": "x", "colour": "red"}\n', encoding="utf-8")
+    csv = tmp_path / "p.csv"
+    csv.write_text("prompt,seed,width,height,steps,guidance,aspect_ratio,id\n"
+                   "a fox,7,512,256,4,3.5,,fox\n"
+                   "a whale,,,,,,16:9,\n"
+                   "a frog,seven,,,,,,\n"
+                   "a duplicate,1,,,,,,fox\n", encoding="utf-8")
+
+    items = load_items(txt, width=256)
+    assert [(i.line, i.prompt, dict(i.params)) for i in items] == [(1, "a fox", {"width": 256}),
+                                                                    (4, "a whale", {"width": 256})]
+    assert [i.id for i in items] == [i.id for i in load_items(txt, width=256)]  # deterministic
+    assert items[0].id != load_items(txt, width=512)[0].id  # the parameters are part of the id
+    assert items[0].file == f"{items[0].id}.png" and items[0].id.startswith("00001-")
+
+    j = load_items(jsonl)
+    assert (j[0].model, dict(j[0].params), j[0].error) == ("flux-schnell", {"seed": 3}, None)
+    assert (j[1].prompt, j[1].model) == ("a whale", "flux")
+    assert "not JSON" in j[2].error and "InvalidInputError" in j[2].error
+    assert "colour" in j[3].error
+
+    c = load_items(csv)
+    assert c[0].id == "fox" and c[0].file == "fox.png"
+    assert dict(c[0].params) == {"seed": 7, "width": 512, "height": 256, "steps": 4, "guidance": 3.5}
+    assert dict(c[1].params) == {"aspect_ratio": "16:9"} and c[1].error is None
+    assert "seed: expected an int" in c[2].error
+    assert "duplicate id" in c[3].error and c[3].id != "fox"
+
+    with pytest.raises(InvalidInputError, match="input"):
+        load_items(tmp_path / "missing.txt")
+    with pytest.raises(InvalidInputError, match=r"\.txt, \.jsonl or \.csv"):
+        load_items(tmp_path / "p.yaml")
+    with pytest.raises(InvalidInputError, match="colour"):
+        load_items(txt, colour="red")
+
+
+# -- live -------------------------------------------------------------------------------------------------------------
+@pytest.mark.live
+def test_run_then_resume_skips_done_items(fleet, session, tmp_path):
+    out = tmp_path / "out"
+    events: list = []
+    summary = run_batch(PROMPTS[:4], out, session=session, concurrency=2,
+                        on_event=lambda item, ev: events.append(ev), **SMALL)
+    assert (summary.done, summary.skipped, summary.failed, summary.pending) == (4, 0, 0, 0) and summary.ok
+    ids = [i.id for i in load_items(PROMPTS[:4], **SMALL)]
+    check_outputs(out, ids)
+    assert sum(isinstance(e, ItemDone) for e in events) == 4
+    assert any(getattr(e, "type", "") == "preview" for e in events)  # the calls' own events come through
+
+    fleet.clear_requests()
+    again = run_batch(PROMPTS[:4], out, session=session, **SMALL)
+    assert (again.done, again.skipped, again.failed) == (0, 4, 0)
+    assert joins(fleet) == 0  # nothing was redone
+
+    (out / f"{ids[2]}.png").unlink()  # a missing file is redone
+    fleet.clear_requests()
+    third = run_batch(PROMPTS[:4], out, session=session, **SMALL)
+    assert (third.done, third.skipped) == (1, 3)
+    assert joins(fleet) == 1
+    counts = done_counts(out / "manifest.jsonl")
+    assert counts[ids[2]] == 2 and all(counts[i] == 1 for i in ids if i != ids[2])
+
+
+@pytest.mark.live
+def test_invalid_items_fail_without_stopping_the_batch(session, tmp_path):
+    src = tmp_path / "items.jsonl"
+    src.write_text("\n".join(json.dumps(x) for x in [
+        {"prompt": "a good one", "id": "good"},
+        {"prompt": "too wide", "width": 4096, "id": "wide"},
+        {"prompt": "vision model", "model": "janus-pro-7b", "id": "chat"},
+        {"prompt": "unknown model", "model": "flux-ultra", "id": "unknown"},
+    ]) + "\n", encoding="utf-8")
+    summary = run_batch(src, tmp_path / "out", session=session, width=256, height=256, steps=2)
+    assert (summary.done, summary.failed) == (1, 3)
+    errors = {f["id"]: f["error"] for f in summary.failures}
+    assert errors["wide"].startswith("InvalidInputError: width: 4096 is outside")
+    assert "vision-chat" in errors["chat"]
+    assert "UnknownModelError" in errors["unknown"] and "flux-ultra" in errors["unknown"]
+    last = {r["id"]: r for r in read_manifest(tmp_path / "out" / "manifest.jsonl")}
+    assert last["wide"]["status"] == "failed" and last["wide"]["error_type"] == "InvalidInputError"
+    # a re-run retries the failed ones (and fails them again), never the done one
+    again = run_batch(src, tmp_path / "out", session=session, width=256, height=256, steps=2)
+    assert (again.skipped, again.failed, again.done) == (1, 3, 0)
+
+
+@pytest.mark.live
+def test_stop_event_mid_run_then_resume(fleet, session, tmp_path):
+    out = tmp_path / "out"
+    stop = threading.Event()
+
+    def on_event(item, ev):
+        if isinstance(ev, ItemDone):
+            stop.set()  # stop taking new items after the first one is done
+
+    first = run_batch(PROMPTS, out, session=session, concurrency=1, on_event=on_event, stop_event=stop, **SMALL)
+    assert first.interrupted and not first.ok
+    assert first.done >= 1 and first.pending >= 1 and first.done + first.pending == len(PROMPTS)
+    second = run_batch(PROMPTS, out, session=session, concurrency=2, **SMALL)
+    assert (second.skipped, second.done, second.failed, second.interrupted) == (first.done, first.pending, 0, False)
+    check_outputs(out, [i.id for i in load_items(PROMPTS, **SMALL)])
+
+
+@pytest.fixture(scope="module")
+def quota_fleet():
+    """FLUX.1-schnell alone, with room for two calls (60 s each) per 2-second window."""
+    from janusflux.twins import start_twins
+
+    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.001, quota=120, quota_window=2.0)
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+@pytest.mark.live
+def test_quota_wall_pauses_the_whole_batch(quota_fleet, token, tmp_path):
+    import janusflux
+
+    events = []
+    with janusflux.Session(hf_endpoint=quota_fleet.hub_url, token=token) as s:
+        quota_fleet.clear_requests()
+        summary = run_batch(PROMPTS[:5], tmp_path / "out", model="flux-schnell", session=s, concurrency=1,
+                            on_event=lambda item, ev: events.append(ev), max_wait=10, width=256, height=256,
+                            steps=1)
+    assert (summary.done, summary.failed) == (5, 0)
+    pauses = [e for e in events if isinstance(e, BatchPaused)]
+    assert pauses and all(0 < p.seconds <= 3 for p in pauses)
+    assert summary.paused > 0.5
+    # paced: one refused call per wall, not a stream of them
+    assert joins(quota_fleet) <= 5 + len(pauses)
+
+
+@pytest.mark.live
+def test_quota_wait_beyond_max_wait_stops_the_batch(quota_fleet, token, tmp_path):
+    import janusflux
+
+    with janusflux.Session(hf_endpoint=quota_fleet.hub_url, token=token) as s:
+        summary = run_batch(PROMPTS[:5], tmp_path / "out", model="flux-schnell", session=s, concurrency=1,
+                            max_wait=0.1, width=256, height=256, steps=1)
+    assert summary.done == 2 and summary.failed == 1 and summary.pending == 2
+    assert isinstance(summary.stopped_by, QuotaExceededError) and summary.stopped_by.scope == "user"
+    assert "quota" in str(summary) and not summary.ok
+
+
+# -- subprocesses: SIGTERM and SIGKILL --------------------------------------------------------------------------------
+def _batch_cmd(src: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "janusflux.cli", "batch", str(src), "--out", str(out), "--model", "flux",
+            "--width", "256", "--height", "256", "--steps", "30", "--concurrency", "2", "--quiet", *extra]
+
+
+def _env(fleet, token) -> dict[str, str]:
+    env = dict(os.environ, HF_ENDPOINT=fleet.hub_url, HF_TOKEN=token, HF_HUB_DISABLE_TELEMETRY="1",
+               GRADIO_ANALYTICS_ENABLED="False")
+    env.pop("JANUSFLUX_LOCAL", None)
+    return env
+
+
+def _wait_for_done(manifest: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(done_counts(manifest).values()) >= n:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"batch exited early ({proc.returncode}): {proc.stderr.read() if proc.stderr else ''}")
+        time.sleep(0.01)
+    pytest.fail(f"fewer than {n} done items after {timeout}s")
+
+
+@pytest.mark.live
+def test_sigkill_at_several_points_resumes_to_one_done_per_item(fleet, token, tmp_path):
+    src = tmp_path / "prompts.txt"
+    src.write_text("\n".join(f"a lighthouse, variation {i}" for i in range(8)) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    env = _env(fleet, token)
+    for n in (2, 5):  # kill at two points of the run
+        proc = subprocess.Popen(_batch_cmd(src, out), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            _wait_for_done(out / "manifest.jsonl", n, proc)
+            time.sleep(0.05)  # land in the middle of the next items
+        finally:
+            proc.kill()
+            proc.wait(10)
+            proc.stdout.close()
+            proc.stderr.close()
+        assert proc.returncode == -signal.SIGKILL
+    fleet.clear_requests()
+    done_before = sum(done_counts(out / "manifest.jsonl").values())
+    final = subprocess.run(_batch_cmd(src, out, "--json"), env=env, capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stderr
+    summary = json.loads(final.stdout)
+    assert summary["skipped"] == done_before and summary["done"] == 8 - done_before and summary["ok"]
+    assert joins(fleet) == 8 - done_before  # the finished ones were not redone
+    ids = [i.id for i in load_items(src, **{"width": 256, "height": 256, "steps": 30})]
+    check_outputs(out, ids)
+
+
+@pytest.mark.live
+def test_sigterm_stops_cleanly_and_resumes(fleet, token, tmp_path):
+    src = tmp_path / "prompts.txt"
+    src.write_text("\n".join(f"a windmill, variation {i}" for i in range(8)) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    env = _env(fleet, token)
+    proc = subprocess.Popen(_batch_cmd(src, out, "--concurrency", "1"), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_done(out / "manifest.jsonl", 1, proc)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stdout and "pending" in stdout
+    records = read_manifest(out / "manifest.jsonl")
+    assert records and all(r["status"] == "done" for r in records)  # the in-flight item finished, nothing broken
+    assert len(records) < 8
+    final = subprocess.run(_batch_cmd(src, out, "--json"), env=env, capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stderr
+    assert json.loads(final.stdout)["skipped"] == len(records)
+    check_outputs(out, [i.id for i in load_items(src, width=256, height=256, steps=30)])
