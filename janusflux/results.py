@@ -27,6 +27,12 @@ __all__ = [
 Fetch = Callable[[str], bytes]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write bytes to ``path`` through a temporary file in the same folder and a rename: never a partial file."""
     target = Path(path)
@@ -37,6 +43,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved image gets the usual permissions
         os.replace(tmp, target)
     except BaseException:
         try:
