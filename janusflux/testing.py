@@ -292,9 +292,11 @@ def _port(config: Any) -> int:
 
 
 def _need(module: str, why: str) -> None:
-    import importlib.util
+    import importlib
 
-    if importlib.util.find_spec(module) is None:
+    try:
+        importlib.import_module(module)
+    except ImportError:
         pytest.skip(f"janusflux.testing needs {module} {why}")
 
 

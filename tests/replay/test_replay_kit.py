@@ -1,0 +1,125 @@
+"""The VCR configuration and the network guard of janusflux.testing, as pure functions (no server, no cassette)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from vcr.request import Request
+
+from janusflux.testing import (
+    FAKE_JWT,
+    JWT_EXPIRATION,
+    MULTIPART_BOUNDARY,
+    SESSION_HASH,
+    NetworkBlocked,
+    block_network,
+    janusflux_vcr_config,
+    normalize_request,
+    scrub_response,
+)
+
+HASH = "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+
+
+def test_session_hash_is_normalised_in_join_body_and_data_query() -> None:
+    join = Request("POST", "http://127.0.0.1:47861/gradio_api/queue/join",
+                   b'{"data": ["a", 1], "fn_index": 2, "session_hash": "%s"}' % HASH.encode(),
+                   {"content-type": "application/json"})
+    data = Request("GET", f"http://127.0.0.1:47861/gradio_api/queue/data?session_hash={HASH}", b"", {})
+    j, d = normalize_request(join), normalize_request(data)
+    assert j.body == b'{"data": ["a", 1], "fn_index": 2, "session_hash": "%s"}' % SESSION_HASH.encode()
+    assert d.query == [("session_hash", SESSION_HASH)]
+    assert HASH.encode() in join.body and HASH in data.uri  # the originals are left alone (copies are changed)
+
+
+def test_heartbeat_is_never_recorded() -> None:
+    beat = Request("GET", f"http://127.0.0.1:47861/gradio_api/heartbeat/{HASH}", b"", {})
+    assert normalize_request(beat) is None
+
+
+def test_jwt_expiration_is_fixed_and_other_query_kept() -> None:
+    r = Request("GET", "http://127.0.0.1:47860/api/spaces/a/b/jwt?expiration=2026-11-25T15:37:28.000Z"
+                       "&include_pro_status=true", b"", {})
+    assert normalize_request(r).query == [("expiration", JWT_EXPIRATION), ("include_pro_status", "true")]
+
+
+def test_multipart_boundary_and_temporary_input_names_are_fixed() -> None:
+    def upload(boundary: str, name: str) -> Request:
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n\r\n"
+                f"PNGDATA\r\n--{boundary}--\r\n").encode()
+        return Request("POST", "http://127.0.0.1:47864/gradio_api/upload", body,
+                       {"content-type": f"multipart/form-data; boundary={boundary}"})
+
+    a = normalize_request(upload("a1b2c3d4e5f6", "janusflux-in-k3j_x9q1.png"))
+    b = normalize_request(upload("0f9e8d7c6b5a", "janusflux-in-zz81m0aa.png"))
+    assert a.body == b.body and MULTIPART_BOUNDARY.encode() in a.body
+    assert a.headers["content-type"] == f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
+
+
+def test_responses_lose_cookies_and_jwts_and_the_heartbeat() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyIjoiYWxpY2UifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+    response = {"status": {"code": 200, "message": "OK"},
+                "headers": {"Set-Cookie": ["sid=secret"], "content-length": ["99"]},
+                "body": {"string": b'{"token":"%s","connect_heartbeat":true}' % jwt.encode()}}
+    out = scrub_response(response)
+    assert out["body"]["string"] == b'{"token":"%s","connect_heartbeat":false}' % FAKE_JWT.encode()
+    assert "Set-Cookie" not in out["headers"]
+    assert out["headers"]["content-length"] == [str(len(out["body"]["string"]))]
+    assert jwt.encode() in response["body"]["string"]  # a copy was changed
+
+
+def test_config_matches_on_everything_but_headers_and_never_repeats() -> None:
+    config = janusflux_vcr_config()
+    assert config["match_on"] == ("method", "scheme", "host", "port", "path", "query", "body")
+    assert config["record_mode"] == "none" and config["allow_playback_repeats"] is False
+    assert {"authorization", "x-hf-authorization", "x-zerogpu-token", "x-ip-token", "cookie"} <= set(
+        config["filter_headers"])
+
+
+def test_block_network_refuses_every_address_and_can_allow_loopback() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with block_network():
+            for address in (("127.0.0.1", port), ("10.255.255.1", 443)):
+                with socket.socket() as s, pytest.raises(NetworkBlocked):
+                    s.connect(address)
+            with block_network(allow_loopback=True), socket.socket() as s:
+                s.connect(("127.0.0.1", port))  # the inner guard decides
+            with socket.socket() as s, pytest.raises(OSError):
+                s.connect(("127.0.0.1", port))  # and the outer one is back
+        with socket.socket() as s:
+            s.connect(("127.0.0.1", port))  # unpatched after the guard
+    assert not hasattr(socket.socket, "_janusflux_real")
+
+
+def test_plugin_imports_cheaply_and_sets_the_hf_flags_first() -> None:
+    code = textwrap.dedent("""
+        import os, sys
+        os.environ.pop("HF_HUB_DISABLE_TELEMETRY", None); os.environ.pop("GRADIO_ANALYTICS_ENABLED", None)
+        import janusflux.testing
+        heavy = [m for m in ("gradio", "gradio_client", "huggingface_hub", "vcr") if m in sys.modules]
+        print(os.environ["HF_HUB_DISABLE_TELEMETRY"], os.environ["GRADIO_ANALYTICS_ENABLED"], heavy)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1 False []"
+
+
+def test_plugin_skips_without_vcrpy(tmp_path) -> None:
+    hidden = tmp_path / "hidden" / "vcr"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('vcrpy is hidden in this test')\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_x.py").write_text("def test_x(janusflux_cassette):\n    pass\n")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "hidden")}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert "1 skipped" in out.stdout and "needs vcr" in out.stdout, out.stdout + out.stderr
