@@ -527,10 +527,8 @@ class Session:
                     emit(Log(message=u.log[0], level=u.log[1], space_id=where))
                 elif code == "PROGRESS" and u.progress_data:
                     p = u.progress_data[0]
-                    total = p.length
-                    index = p.index if p.index is not None else None
-                    n = None if index is None else (min(index + 1, total) if total else index + 1)
-                    emit(Progress(step=n, total=total, desc=p.desc, space_id=where))
+                    # (index, length) as gr.Progress / tqdm report it: index = steps completed so far
+                    emit(Progress(step=p.index, total=p.length, desc=p.desc, space_id=where))
             if done:
                 return
             if cancel.is_set():

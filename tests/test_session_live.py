@@ -254,3 +254,9 @@ def test_astream_reports_progress_then_done(session):
     progress = [e for e in events if isinstance(e, janusflux.Progress)]
     assert progress and progress[-1].total == 3
     assert events[-1].type == "done" and events[-1].result.image.size == (256, 256)
+
+
+def test_progress_counts_steps(session):
+    events = list(session.stream("flux-dev", "x", seed=1, steps=4, **SMALL))
+    steps = [(e.step, e.total) for e in events if isinstance(e, janusflux.Progress)]
+    assert steps[-1] == (4, 4) and steps[0][0] >= 1

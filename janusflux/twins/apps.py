@@ -112,13 +112,14 @@ def _step(twin: Twin) -> None:
 # --- FLUX.1-dev ------------------------------------------------------------------------------------------------------
 def _flux_dev(twin: Twin) -> gr.Blocks:
     def infer(prompt, seed=42, randomize_seed=False, width=1024, height=1024, guidance_scale=3.5,
-              num_inference_steps=28, request: gr.Request = None):
+              num_inference_steps=28, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         with gpu_session(twin, request):
             if randomize_seed:
                 seed = random.randint(0, MAX_SEED)
             seed, steps = int(seed), int(num_inference_steps)
             for i in range(steps):
                 _step(twin)
+                progress((i + 1, steps), unit="it")  # what diffusers' tqdm reports through track_tqdm
                 yield compute.flux_image(prompt, seed, width, height, steps, guidance_scale, step=i), seed
             yield compute.flux_image(prompt, seed, width, height, steps, guidance_scale), seed
 
@@ -151,13 +152,14 @@ def _flux_dev(twin: Twin) -> gr.Blocks:
 # --- FLUX.1-schnell --------------------------------------------------------------------------------------------------
 def _flux_schnell(twin: Twin) -> gr.Blocks:
     def infer(prompt, seed=42, randomize_seed=False, width=1024, height=1024, num_inference_steps=4,
-              request: gr.Request = None):
+              request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         with gpu_session(twin, request):
             if randomize_seed:
                 seed = random.randint(0, MAX_SEED)
             seed, steps = int(seed), int(num_inference_steps)
-            for _ in range(steps):
+            for i in range(steps):
                 _step(twin)
+                progress((i + 1, steps), unit="it")
             return compute.flux_image(prompt, seed, width, height, steps, 0.0), seed
 
     with gr.Blocks() as demo:
