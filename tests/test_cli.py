@@ -1,0 +1,275 @@
+"""The `janusflux` command line: every command in-process with captured output, the README's main command and
+`serve` as real subprocesses, exit codes, --json, and a doctor that never shows the token."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from janusflux.cli import main
+from janusflux.session import redact
+
+SMALL = ["--width", "256", "--height", "256", "--steps", "3"]
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def hub_env(fleet, token, monkeypatch):
+    """The commands build their session from the environment: point it at the shared twins, as a user."""
+    monkeypatch.setenv("HF_ENDPOINT", fleet.hub_url)
+    monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.delenv("JANUSFLUX_LOCAL", raising=False)
+    return fleet
+
+
+def error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# -- generate ---------------------------------------------------------------------------------------------------------
+@pytest.mark.live
+def test_generate_writes_png_with_metadata_and_progress(hub_env, capsys, tmp_path):
+    out = tmp_path / "boat.png"
+    assert main(["generate", "flux", "a red boat", *SMALL, "--seed", "7", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"{out}\n"
+    assert "3/3" in captured.err and "running" in captured.err  # tqdm bar fed by the event stream
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size == (256, 256)
+        assert im.text["prompt"] == "a red boat" and im.text["seed"] == "7"
+        assert im.text["model"] == "flux" and im.text["space"] == "black-forest-labs/FLUX.1-dev"
+
+
+@pytest.mark.live
+def test_generate_json_count_and_quiet(hub_env, capsys, tmp_path):
+    out = tmp_path / "img.png"
+    assert main(["generate", "flux-schnell", "a green frog", *SMALL, "--seed", "10", "-n", "2", "-o", str(out),
+                 "--json", "--aspect-ratio", "1:1"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert captured.err == ""  # --json: no progress
+    assert [i["seed"] for i in data["images"]] == [10, 11]
+    assert [Path(i["file"]).name for i in data["images"]] == ["img-1.png", "img-2.png"]
+    assert all(Path(i["file"]).is_file() and i["space_id"] == "black-forest-labs/FLUX.1-schnell"
+               for i in data["images"])
+
+    assert main(["generate", "flux-schnell", "a frog", *SMALL, "--quiet", "-o", str(tmp_path / "q")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.strip() == str(tmp_path / "q.png")
+
+
+@pytest.mark.live
+def test_generate_janus_gallery_writes_five_files(hub_env, capsys, tmp_path):
+    assert main(["generate", "janus-pro-7b-image", "a fox", "--seed", "1", "-o", str(tmp_path / "fox.png"),
+                 "--quiet"]) == 0
+    files = capsys.readouterr().out.split()
+    assert [Path(f).name for f in files] == [f"fox-{i}.png" for i in range(5)]
+    with Image.open(files[0]) as im:
+        assert im.size == (768, 768) and im.text["seed"] == "1"
+
+
+# -- chat -------------------------------------------------------------------------------------------------------------
+@pytest.mark.live
+def test_chat_with_image_and_turns(hub_env, capsys, tmp_path):
+    img = tmp_path / "red.png"
+    Image.new("RGB", (96, 64), (220, 10, 10)).save(img)
+    assert main(["chat", "--image", str(img), "-m", "What is in this picture?", "--quiet"]) == 0
+    answer = capsys.readouterr().out
+    assert "96x64" in answer and "What is in this picture?" in answer
+
+    turns = tmp_path / "turns.json"
+    turns.write_text(json.dumps([{"role": "user", "content": "Describe the colours."},
+                                 {"role": "assistant", "content": "Mostly red."}]), encoding="utf-8")
+    assert main(["chat", "--image", str(img), "--messages-file", str(turns), "-m", "And the size?", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["type"] == "text" and data["space_id"] == "deepseek-ai/Janus-Pro-7B"
+    assert "User: Describe the colours." in data["text"] and "Assistant: Mostly red." in data["text"]
+
+
+# -- models and doctor ---------------------------------------------------------------------------------------------------
+def test_models_text_and_json(capsys):
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "flux-schnell" in text and "black-forest-labs/FLUX.1-schnell" in text and "256..2048 step 32" in text
+    assert main(["models", "--json"]) == 0
+    rows = {r["alias"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["flux"]["spaces"] == ["black-forest-labs/FLUX.1-dev", "roxky/FLUX.1-dev"]
+    assert rows["janus-pro-7b"]["kind"] == "vision-chat" and rows["flux-dev"]["limits"]["steps"] == "1..50 step 1"
+
+
+@pytest.mark.live
+def test_doctor_reports_without_the_token(hub_env, token, capsys):
+    hub_env.set_stage("roxky/FLUX.1-dev", "PAUSED")
+    assert main(["doctor"]) == 0
+    captured = capsys.readouterr()
+    assert token not in captured.out + captured.err and token[3:] not in captured.out + captured.err
+    assert f"HF_TOKEN ({redact(token)})" in captured.out
+    assert "black-forest-labs/FLUX.1-dev" in captured.out and "RUNNING" in captured.out
+    assert "PAUSED" in captured.out
+    assert "ZeroGPU left" in captured.out
+
+    assert main(["doctor", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert token not in captured.out + captured.err
+    report = json.loads(captured.out)
+    assert report["hub"]["reachable"] and report["token"] == {"source": "HF_TOKEN", "token": redact(token),
+                                                              "user": report["token"]["user"]}
+    assert report["token"]["user"].startswith("user-")
+    assert report["spaces"]["roxky/FLUX.1-dev"]["stage"] == "PAUSED"
+    assert report["zerogpu_quota"]["remaining"] == hub_env.quota_left(token)
+
+
+def test_doctor_unreachable_hub(monkeypatch, capsys):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.delenv("JANUSFLUX_LOCAL", raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_doctorsecret0123456789")
+    assert main(["doctor", "--timeout", "2"]) == 4
+    out = capsys.readouterr().out
+    assert "UNREACHABLE" in out and "hf_doctorsecret0123456789" not in out
+
+
+@pytest.mark.live
+def test_doctor_local_uses_the_twins(monkeypatch, capsys):
+    secret = "hf_localdoctor" + "9" * 20
+    monkeypatch.setenv("HF_TOKEN", secret)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    monkeypatch.setenv("JANUSFLUX_LOCAL", "1")
+    assert main(["doctor", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert secret not in captured.out + captured.err
+    report = json.loads(captured.out)  # stdout is only the report (gradio's chatter went to stderr)
+    assert report["local"] and report["hub"]["endpoint"].startswith("http://127.0.0.1:")
+    assert {s["stage"] for s in report["spaces"].values()} == {"RUNNING"} and len(report["spaces"]) == 5
+    assert report["zerogpu_quota"]["remaining"] > 0
+
+
+# -- batch ------------------------------------------------------------------------------------------------------------
+@pytest.mark.live
+def test_batch_command_json_and_resume(hub_env, capsys, tmp_path):
+    src = tmp_path / "p.csv"
+    src.write_text("prompt,seed,id\na cat,1,cat\na dog,2,dog\n", encoding="utf-8")
+    args = ["batch", str(src), "--out", str(tmp_path / "out"), "--model", "flux-schnell", *SMALL]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (2, 0, 0)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["cat.png", "dog.png"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "0 done, 2 skipped" in captured.out and "batch" in captured.err  # the overall bar
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a lake\n", encoding="utf-8")
+    assert main(["batch", str(bad), "--out", str(tmp_path / "o2"), "--width", "5000", "--quiet"]) == 1
+    assert "1 failed" in capsys.readouterr().out
+    assert main(["batch", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o3")]) == 2
+
+
+# -- exit codes -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, needle", [
+    (["generate", "flux", "x", "--width", "5000"], "error: InvalidInputError: width: 5000 is outside"),
+    (["generate", "fluxx", "x"], "error: UnknownModelError: model: unknown model 'fluxx'. Did you mean"),
+    (["generate", "flux", "x", "-n", "0"], "error: InvalidInputError: count"),
+    (["chat", "--image", "/nonexistent.png", "-m", "hi"], "error: InvalidInputError: image: no such file"),
+    (["chat"], "error: InvalidInputError: messages"),
+])
+def test_invalid_input_exits_2(argv, needle, capsys, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing may be sent: bad input fails first
+    monkeypatch.delenv("JANUSFLUX_LOCAL", raising=False)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert error_line(captured.err).startswith(needle) and captured.out == ""
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["generate", "flux"]) == 2  # missing prompt (argparse)
+    assert main(["frobnicate"]) == 2
+    assert main(["generate", "flux", "x", "--width", "wide"]) == 2
+    capsys.readouterr()
+    assert main(["--help"]) == 0
+    assert "generate" in capsys.readouterr().out
+
+
+@pytest.mark.live
+def test_quota_exits_3(hub_env, capsys):
+    hub_env.set_fault(None, runs_limit=True)
+    assert main(["generate", "flux", "x", *SMALL, "--max-wait", "0.1", "--quiet"]) == 3
+    assert "error: QuotaExceededError: " in error_line(capsys.readouterr().err)
+
+
+@pytest.mark.live
+def test_unavailable_exits_4(hub_env, capsys):
+    for space in ("black-forest-labs/FLUX.1-dev", "roxky/FLUX.1-dev"):
+        hub_env.set_stage(space, "PAUSED")
+    assert main(["generate", "flux", "x", *SMALL, "--max-wait", "0.1", "--quiet"]) == 4
+    assert error_line(capsys.readouterr().err).startswith("error: SpaceUnavailableError: the Space is PAUSED")
+
+
+@pytest.mark.live
+def test_busy_exits_4(hub_env, capsys):
+    hub_env.set_fault("flux-schnell", queue_full=True)
+    assert main(["generate", "flux-schnell", "x", *SMALL, "--max-wait", "0.1", "--quiet"]) == 4
+    assert "error: SpaceBusyError: " in error_line(capsys.readouterr().err)
+
+
+@pytest.mark.live
+def test_timeout_exits_5(hub_env, capsys):
+    hub_env.set_fault("flux-dev", slow=2.0)
+    assert main(["generate", "flux", "x", *SMALL, "--timeout", "0.5", "--quiet"]) == 5
+    assert "error: GenerationTimeoutError: " in error_line(capsys.readouterr().err)
+
+
+# -- real subprocesses ------------------------------------------------------------------------------------------------
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT", "JANUSFLUX_LOCAL")}
+    env.update(HF_HUB_DISABLE_TELEMETRY="1", GRADIO_ANALYTICS_ENABLED="False", **extra)
+    return env
+
+
+@pytest.mark.live
+def test_readme_main_command_in_a_subprocess(tmp_path):
+    """`janusflux generate flux "a lighthouse at dawn" --local -o lighthouse.png`, as on a fresh machine."""
+    script = VENV_BIN / "janusflux"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "janusflux.cli"]
+    proc = subprocess.run([*cmd, "generate", "flux", "a lighthouse at dawn", "--local", "-o", "lighthouse.png"],
+                          cwd=tmp_path, env=_clean_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "lighthouse.png\n"  # nothing else on stdout (gradio's lines go to stderr)
+    with Image.open(tmp_path / "lighthouse.png") as im:
+        im.load()
+        assert im.format == "PNG" and im.size == (1024, 1024)
+        assert im.text["prompt"] == "a lighthouse at dawn" and im.text["model"] == "flux"
+        assert im.text["space"] == "black-forest-labs/FLUX.1-dev" and int(im.text["seed"]) >= 0
+    assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*.part"))
+
+
+@pytest.mark.live
+def test_serve_in_a_subprocess(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "janusflux.cli", "serve", "flux-schnell", "--port", "0"],
+                            env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        hub = None
+        for line in proc.stdout:
+            if line.startswith("export HF_ENDPOINT="):
+                hub = line.split("=", 1)[1].strip()
+                break
+        assert hub and hub.startswith("http://127.0.0.1:")
+        r = httpx.get(f"{hub}/api/spaces/black-forest-labs/FLUX.1-schnell/runtime", timeout=10)
+        assert r.status_code == 200 and r.json()["stage"] == "RUNNING"
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stdout.read()
+        assert proc.wait(20) == 0 and "twins stopped" in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
