@@ -104,6 +104,12 @@ def test_model_aliases_and_routing():
     # the mirror the class names first, janusflux's official Space as fallback
     assert compat._spec_for(G4F._target("flux")).spaces == (ROXKY_DEV, DEV)
     assert compat._spec_for(G4F._target("janus-pro-7b")).spaces == (ROXKY_JANUS, "deepseek-ai/Janus-Pro-7B")
+    try:  # a user's own registration of the alias is respected
+        janusflux.register_model("flux-dev", like="flux-dev", spaces=["http://127.0.0.1:1"], replace=True)
+        assert compat._spec_for(G4F._target("flux")).spaces == ("http://127.0.0.1:1",)
+    finally:
+        janusflux.unregister_model("flux-dev")
+    assert compat._spec_for(G4F._target("flux")).spaces == (ROXKY_DEV, DEV)
     with pytest.raises(UnknownModelError) as e:
         G4F.get_model("flux-pro")
     assert "flux" in e.value.suggestions and "janus-pro-7b" in str(e.value)
@@ -116,7 +122,7 @@ def test_documented_flux_example(g4f, fleet, capsys):
     chunks: list[Any] = []
 
     async def example() -> None:
-        async for chunk in G4F.create_async_generator(model="flux", messages=[{"role": "user", "content": "generate a cat image"}]):
+        async for chunk in G4F.create_async_generator(model="flux", messages=[{"role": "user", "content": "generate a cat image"}]):  # noqa: E501 - the documented example, unchanged
             print(chunk)
             chunks.append(chunk)
 
@@ -131,7 +137,10 @@ def test_documented_flux_example(g4f, fleet, capsys):
     assert final.result.seed == final.options["seed"]
     statuses = [c.status for c in chunks[:-1]]
     assert f"Generating on {ROXKY_DEV}" in statuses and "Step 28/28" in statuses
-    assert statuses.count("Step 28/28") == 1
+    steps = [s for s in statuses if s.startswith("Step ")]
+    numbers = [int(s.split()[1].split("/")[0]) for s in steps]
+    assert numbers == sorted(set(numbers)) and numbers[-1] == 28  # each step once (progress and preview both
+    assert len(numbers) >= 20 and all(s.endswith("/28") for s in steps)  # report it), in order
     out = capsys.readouterr().out
     assert "Step 1/28" in out and "<!-- generated images start -->" in out and final.images in out
     assert [r.server for r in joins(fleet)] == [ROXKY_DEV]  # the Space FluxDev names, first
@@ -143,7 +152,7 @@ def test_documented_janus_example(g4f, fleet, capsys):
     chunks: list[Any] = []
 
     async def example() -> None:
-        async for chunk in G4F.create_async_generator(model="DeepseekAI_JanusPro7b", messages=[{"role": "user", "content": "Hello, how are you?"}]):
+        async for chunk in G4F.create_async_generator(model="DeepseekAI_JanusPro7b", messages=[{"role": "user", "content": "Hello, how are you?"}]):  # noqa: E501 - the documented example, unchanged
             print(chunk)
             chunks.append(chunk)
 
@@ -215,6 +224,30 @@ def test_no_token_sends_no_zerogpu_headers(fleet, monkeypatch, tmp_path):
         (join,) = joins(fleet)
         assert "x-zerogpu-token" not in join.headers and "x-zerogpu-uuid" not in join.headers
         assert_no_sentinel(fleet)
+
+
+def test_default_session_is_janusflux_default(fleet, token, tmp_path):
+    assert G4F.session is None
+    janusflux.configure(hf_endpoint=fleet.hub_url, token=token, cache_dir=str(tmp_path))
+    try:
+        fleet.clear_requests()
+        answer = collect("janus-pro-7b", messages=HELLO)[-1]
+        assert "Hello, how are you?" in answer
+        assert [r.server for r in joins(fleet)] == [ROXKY_JANUS]
+    finally:
+        janusflux.close()
+
+
+def test_janus_chat_with_media_and_prompt(g4f, fleet, tmp_path):
+    path = tmp_path / "red.png"
+    Image.new("RGB", (96, 80), (220, 10, 10)).save(path)
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    answer = collect("Janus-Pro-7B", messages=history, prompt="What colour is it?",
+                     media=[(path.read_bytes(), "red.png")], seed=1, temperature=0.0)[-1]
+    assert "96x80" in answer and "red" in answer
+    assert 'You asked: "What colour is it?"' in answer  # prompt wins over messages, as in g4f
+    answer = collect("janus-pro-7b", messages=[*history, {"role": "user", "content": "and now?"}], image=str(path))[-1]
+    assert "User: hi" in answer and "and now?" in answer  # no memory on the Space: the chat is folded
 
 
 def test_fallback_to_the_official_space_shows_as_status(g4f, fleet):

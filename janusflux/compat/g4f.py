@@ -13,19 +13,15 @@ validation, ZeroGPU token handling, retries and mirror fallback. It does not use
 Routing (model names are matched case-insensitively; an unknown name raises :class:`~janusflux.UnknownModelError`
 listing the accepted ones):
 
-=============================================================  ==============================================
-model                                                          runs
-=============================================================  ==============================================
-``flux``, ``flux-dev``, ``black-forest-labs-flux-1-dev``        FLUX.1-dev through :class:`FluxDev`:
-                                                               ``roxky/FLUX.1-dev`` first (the Space the
-                                                               documented class names), the official
-                                                               ``black-forest-labs/FLUX.1-dev`` as fallback
-``flux-schnell``                                               FLUX.1-schnell (janusflux's ``flux-schnell``); in
-                                                               g4f this name reached ``url_flux``, a schnell Space
-``janus-pro-7b``, ``Janus-Pro-7B``, ``DeepseekAI_JanusPro7b``,  Janus-Pro-7B chat (``/multimodal_understanding``),
-``janus``, ``janus-pro``, ``G4F``                              ``roxky/Janus-Pro-7B`` first, then the official
-``janus-pro-7b-image``                                         Janus-Pro-7B text-to-image (5 images, 768x768)
-=============================================================  ==============================================
+- ``flux``, ``flux-dev``, ``black-forest-labs-flux-1-dev``: FLUX.1-dev through :class:`FluxDev`,
+  ``roxky/FLUX.1-dev`` first (the Space the documented class names), the official ``black-forest-labs/FLUX.1-dev``
+  as fallback.
+- ``flux-schnell``: FLUX.1-schnell (janusflux's ``flux-schnell``). ``G4F.get_model("flux-schnell")`` still answers
+  ``"flux"`` (the documented ``model_aliases``), but routing, as in g4f, looks at the name given: there this name
+  reached ``url_flux`` (``roxky/g4f-flux``), never FluxDev; janusflux's nearest model is FLUX.1-schnell.
+- ``janus-pro-7b``, ``Janus-Pro-7B``, ``DeepseekAI_JanusPro7b``, ``janus``, ``janus-pro``, ``deepseek-ai/Janus-Pro-7B``:
+  Janus-Pro-7B chat (``/multimodal_understanding``), ``roxky/Janus-Pro-7B`` first, then the official Space.
+- ``janus-pro-7b-image``: Janus-Pro-7B text-to-image (5 images, 768x768), same Spaces.
 
 The compat classes put the Space their ``space`` attribute names first (the documented module talked to the roxky
 mirrors) and keep janusflux's other Spaces for the same model as fallbacks: quota is per user across ZeroGPU Spaces,
@@ -42,8 +38,8 @@ Chunks, in the order they come:
   in g4f, so text concatenation hides it; ``.to_string()`` gives the markdown).
 - :class:`ImageResponse` — the last chunk of an image model: ``.images`` is the image URL (a list of 5 for
   ``janus-pro-7b-image``) or a local path when the Space gave no URL, ``.alt`` the prompt, ``.options`` the seed used,
-  width, height, model and Space; ``.result`` the janusflux :class:`~janusflux.ImageResult` / ``ImageList`` (``save()``).
-  ``str()`` is g4f's markdown.
+  width, height, model and Space; ``.result`` the janusflux :class:`~janusflux.ImageResult` / ``ImageList`` (with
+  ``save()``). ``str()`` is g4f's markdown.
 - ``str`` — the last chunk of a chat model: the answer (a :class:`~janusflux.TextResult`, which is a ``str``), in one
   piece (the Space does not stream tokens).
 
@@ -356,7 +352,7 @@ class G4F(_SpaceProvider):
 
     @classmethod
     def _routes(cls) -> dict[str, _Target]:
-        routes = {n: _Target("janus-pro-7b", cls.space) for n in _janus_names("g4f", "janus-pro-7b-chat")}
+        routes = {n: _Target("janus-pro-7b", cls.space) for n in _janus_names()}
         routes["janus-pro-7b-image"] = _Target("janus-pro-7b-image", cls.space)
         for name in ("flux-schnell", "flux.1-schnell", "black-forest-labs/flux.1-schnell"):
             routes[name] = _Target("flux-schnell", None)
@@ -366,11 +362,11 @@ class G4F(_SpaceProvider):
 
 # -- the generator -------------------------------------------------------------------------------------------------
 def _spec_for(target: _Target) -> ModelSpec:
+    """The registry's spec with the class's Space moved first. A spec re-registered without that Space (your own
+    duplicate or endpoint, ``register_model(..., replace=True)``) is used as it is."""
     spec = get_model(target.alias)
     if target.first and target.first in spec.spaces:
         spec = spec.replace(spaces=(target.first, *(s for s in spec.spaces if s != target.first)))
-    elif target.first:
-        spec = spec.replace(spaces=(target.first, *spec.spaces))
     return spec
 
 
@@ -494,13 +490,17 @@ async def _generate(session: Session, target: _Target, *, messages: Any, proxy: 
                 yield Reasoning(status=f"Finished {time.monotonic() - started:.2f}s", event=event)
                 yield _final(event.result, spec)
                 return
-            if isinstance(event, Preview):
-                if previews and event.image is not None:
+            if isinstance(event, (Preview, Progress)):
+                if isinstance(event, Preview) and previews and event.image is not None:
                     yield _image_response(event.image, spec, ImagePreview)
-                if total_steps and event.step is not None and min(event.step, total_steps) > last_step:
-                    # the final image also arrives as one more preview: show each step once, at most total/total
-                    last_step = min(event.step, total_steps)
-                    yield Reasoning(status=f"Step {last_step}/{total_steps}", event=event)
+                # FLUX.1-dev reports each step twice (a progress update and a preview image), and its final image
+                # as one more preview: show each step once, at most total/total
+                total = (event.total if isinstance(event, Progress) else None) or total_steps
+                step = None if event.step is None else min(event.step, total) if total else event.step
+                if step is not None and step > last_step:
+                    last_step = step
+                    desc = (event.desc if isinstance(event, Progress) else None) or "Step"
+                    yield Reasoning(status=f"{desc} {step}/{total}" if total else f"{desc} {step}", event=event)
                 continue
             status = status_of(event, total_steps)
             if status is not None:
