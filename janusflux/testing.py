@@ -14,7 +14,10 @@ Fixtures:
                          session on the twins (also given as ``janusflux_cassette.session``).
                          ``@pytest.mark.janusflux_cassette("name", twins={...}, session={...})`` names the
                          cassette (default ``<module>__<test>``), asks for a dedicated twin fleet (``start_twins``
-                         keywords, e.g. a tiny ``quota``; its own fixed ``port``) and passes Session options.
+                         keywords, e.g. a tiny ``quota``; its own fixed ``port``) and passes Session options;
+                         ``twins_only=True`` skips it with ``--janusflux-real`` (it sets faults or stages on
+                         ``janusflux_cassette.fleet``); ``allow_unplayed=True`` lets a replay leave interactions
+                         unused (by default that fails: the code under test changed).
     janusflux_session    that default session.
     janusflux_twins      the twins (session-scoped, fixed port: ``--janusflux-port`` or ``JANUSFLUX_TWINS_PORT``,
                          default 47860; the Hub twin listens there, Space twin i on port + 1 + i).
@@ -331,8 +334,10 @@ if pytest is not None:
                         help=f"fixed base port of the twins (default JANUSFLUX_TWINS_PORT or {DEFAULT_PORT})")
 
     def pytest_configure(config: Any) -> None:
-        config.addinivalue_line("markers", "janusflux_cassette(name=None, twins=None, session=None): the cassette's "
-                                           "name, a dedicated twin fleet (start_twins keywords), Session options")
+        config.addinivalue_line("markers", "janusflux_cassette(name=None, twins=None, session=None, twins_only=False, "
+                                           "allow_unplayed=False): the cassette's name, a dedicated twin fleet "
+                                           "(start_twins keywords), Session options; twins_only: skip with "
+                                           "--janusflux-real; allow_unplayed: replay need not use every interaction")
 
     @pytest.fixture(scope="session")
     def janusflux_twins(pytestconfig: Any) -> Iterator["TwinFleet"]:
@@ -368,6 +373,8 @@ if pytest is not None:
         twins_kw = dict(margs.get("twins") or {})
         session_kw: dict[str, Any] = {"max_wait": 30.0, "cache_dir": str(tmp_path / "janusflux-cache")}
         session_kw.update(margs.get("session") or {})
+        if real and (twins_kw or margs.get("twins_only")):
+            pytest.skip("this scenario needs the twins' fault knobs or stages; it exists for the twins only")
         if not recording and not path.exists():
             pytest.fail(f"no cassette {path}; record it with --janusflux-record (or --janusflux-record-mode=once)")
 
@@ -378,8 +385,6 @@ if pytest is not None:
             if recording:
                 if not os.environ.get("HF_TOKEN"):
                     pytest.skip("recording from the real Spaces needs HF_TOKEN (and huggingface.co)")
-                if twins_kw:
-                    pytest.skip("this scenario needs the twins' fault knobs; it is recorded from the twins only")
             session_kw.setdefault("token", os.environ.get("HF_TOKEN") or TWIN_TOKEN)
         else:
             hub = hub_url(port)

@@ -63,11 +63,12 @@ def _types(events: list[Any]) -> list[str]:
 def test_happy_path(janusflux_cassette: JanusfluxCassette, alias: str, form: str) -> None:
     kwargs, space = HAPPY[alias]
     result, events = _run(janusflux_cassette.session, alias, kwargs, form)
+    twin = not janusflux_cassette.real  # cassettes of the real Spaces (--janusflux-real) hold other texts and URLs
     if alias == "janus-pro-7b":
         assert isinstance(result, janusflux.TextResult)
-        # no image given: janusflux sends a blank white 64x64 image, and the twin describes what it got
-        assert "64x64 pixels" in result and "white" in result
-        assert 'You asked: "What is in this picture?"' in result
+        if twin:  # no image given: janusflux sends a blank white 64x64 image, and the twin describes what it got
+            assert "64x64 pixels" in result and "white" in result
+            assert 'You asked: "What is in this picture?"' in result
         assert (result.seed, result.space_id, result.model) == (14, space, alias)
     elif alias == "janus-pro-7b-image":
         assert isinstance(result, janusflux.ImageList) and len(result) == 5
@@ -78,7 +79,7 @@ def test_happy_path(janusflux_cassette: JanusfluxCassette, alias: str, form: str
         assert isinstance(result, janusflux.ImageResult)
         assert (result.seed, result.space_id, result.model) == (kwargs["seed"], space, alias)
         assert _size(result) == (256, 256)
-        assert result.url and result.url.startswith("http://127.0.0.1:")
+        assert result.url and result.url.startswith("http://127.0.0.1:" if twin else "https://")
     if form == "stream":
         types = _types(events)
         assert types[0] == "queued" and "started" in types and types[-1] == "done"
@@ -104,6 +105,9 @@ def test_vision_chat_with_uploaded_image(janusflux_cassette: JanusfluxCassette, 
     ]
     answer = janusflux_cassette.session.generate("janus-pro-7b", messages=messages, image=str(photo), seed=3)
     assert isinstance(answer, janusflux.TextResult)
+    if janusflux_cassette.real:
+        assert answer.strip()
+        return
     assert "96x64 pixels" in answer and "dominant colours are red" in answer
     assert "What colour is it?" in answer and "Please do." in answer  # the turns were folded into one question
     uploads = [r for r in janusflux_cassette.requests if r.path.endswith("/gradio_api/upload")]
@@ -130,7 +134,7 @@ def test_quota_retry_after_then_success(janusflux_cassette: JanusfluxCassette) -
     assert (result.seed, result.space_id) == (22, FLUX_DEV) and _size(result) == (256, 256)
 
 
-@pytest.mark.janusflux_cassette("flux-dev__fallback-mirror")
+@pytest.mark.janusflux_cassette("flux-dev__fallback-mirror", twins_only=True)
 def test_fallback_from_full_queue_to_mirror(janusflux_cassette: JanusfluxCassette) -> None:
     if janusflux_cassette.fleet is not None:
         janusflux_cassette.fleet.set_fault(FLUX_DEV, queue_full=True)
@@ -144,7 +148,7 @@ def test_fallback_from_full_queue_to_mirror(janusflux_cassette: JanusfluxCassett
     assert len(hosts) == 2  # one refused join on the official Space, one accepted on the mirror
 
 
-@pytest.mark.janusflux_cassette("flux-schnell__sleeping-wake")
+@pytest.mark.janusflux_cassette("flux-schnell__sleeping-wake", twins_only=True)
 def test_sleeping_space_is_woken(janusflux_cassette: JanusfluxCassette) -> None:
     if janusflux_cassette.fleet is not None:
         janusflux_cassette.fleet.set_stage(FLUX_SCHNELL, "SLEEPING", wake_after=0.3)
