@@ -123,3 +123,31 @@ def test_plugin_skips_without_vcrpy(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=60)
     assert "1 skipped" in out.stdout and "needs vcr" in out.stdout, out.stdout + out.stderr
+
+
+def _schnell(seed: int, **session: object) -> object:
+    """flux-schnell__sync's call, replayed through janusflux_vcr() itself (the function users get)."""
+    from pathlib import Path
+
+    import janusflux
+    from janusflux.testing import DEFAULT_PORT, TWIN_TOKEN, hub_url, janusflux_vcr
+
+    folder = Path(__file__).resolve().parents[2] / "cassettes"
+    with block_network(), janusflux_vcr(folder).use_cassette("flux-schnell__sync.yaml") as cassette:
+        with janusflux.Session(hf_endpoint=hub_url(DEFAULT_PORT), token=TWIN_TOKEN, **session) as s:
+            result = s.generate("flux-schnell", "a paper boat", width=256, height=256, steps=1, seed=seed)
+            assert result.data[:4] == b"RIFF"  # the WebP file the twin sent
+        assert cassette.all_played
+        return result
+
+
+def test_janusflux_vcr_replays_the_recorded_call() -> None:
+    assert _schnell(13).seed == 13
+
+
+def test_janusflux_vcr_refuses_a_call_that_was_not_recorded() -> None:
+    import janusflux
+
+    with pytest.raises(janusflux.JanusfluxError) as info:
+        _schnell(14, max_attempts=1)  # another seed: another queue/join body
+    assert type(info.value.__cause__).__name__ == "CannotOverwriteExistingCassetteException"

@@ -1,0 +1,107 @@
+"""Shared pieces of the harness: environment, a loopback-only network guard, timing and statistics helpers."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import statistics
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+ENV = {"HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+       "HF_HUB_OFFLINE": "0"}
+
+FLUX_DEV = "black-forest-labs/FLUX.1-dev"
+FLUX_MIRROR = "roxky/FLUX.1-dev"
+JANUS = "deepseek-ai/Janus-Pro-7B"
+TOKEN = "hf_bench" + "0123456789abcdef" * 2  # a made-up user for the Hub twin; never a real token
+
+
+def setup_env() -> None:
+    """The HF flags, set before anything imports huggingface_hub or gradio_client."""
+    for k, v in ENV.items():
+        os.environ.setdefault(k, v)
+    os.environ.pop("HF_TOKEN", None)
+
+
+_blocked: list[str] = []
+
+
+def _loopback(host: Any) -> bool:
+    if host is None:
+        return True
+    h = host.decode() if isinstance(host, bytes) else str(host)
+    if h in ("localhost", "", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def guard_network() -> list[str]:
+    """Refuse every name lookup and connection that is not loopback (in this process). Returns the list where the
+    refused hosts are recorded, so a report can say what tried to leave the machine."""
+    if getattr(socket, "_bench_guarded", False):
+        return _blocked
+    real_gai, real_connect, real_connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
+
+    def getaddrinfo(host: Any, *a: Any, **k: Any) -> Any:
+        if not _loopback(host):
+            _blocked.append(str(host))
+            raise socket.gaierror(socket.EAI_NONAME, f"bench: network beyond loopback is blocked ({host})")
+        return real_gai(host, *a, **k)
+
+    def check(addr: Any) -> None:
+        if isinstance(addr, tuple) and not _loopback(addr[0]):
+            _blocked.append(str(addr[0]))
+            raise ConnectionRefusedError(f"bench: network beyond loopback is blocked ({addr[0]})")
+
+    def connect(self: socket.socket, addr: Any) -> Any:
+        check(addr)
+        return real_connect(self, addr)
+
+    def connect_ex(self: socket.socket, addr: Any) -> Any:
+        check(addr)
+        return real_connect_ex(self, addr)
+
+    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket._bench_guarded = True  # type: ignore[attr-defined]
+    return _blocked
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def interleave(variants: dict[str, Callable[[], Any]], rounds: int, warmup: int = 2) -> dict[str, list[float]]:
+    """Run every variant once per round, rotating the order each round, and return the seconds per variant.
+    Side-by-side rounds make the ratios robust to other load on a shared machine."""
+    names = list(variants)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(warmup + rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for n in order:
+            dt, _ = timed(variants[n])
+            if r >= warmup:
+                times[n].append(dt)
+    return times
+
+
+def median(xs: Iterable[float]) -> float:
+    xs = list(xs)
+    return statistics.median(xs) if xs else float("nan")
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """Median of the per-round ratios a_i / b_i (rounds ran side by side)."""
+    return median(x / y for x, y in zip(a, b) if y > 0)
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.1f} ms"
