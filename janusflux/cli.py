@@ -419,13 +419,19 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.failed == 0 else EXIT_ERROR
 
 
+def _range(r: Any) -> str:
+    """``lo..hi step s`` with whole numbers in full (``Range.__str__`` writes 2147483647 as 2.14748e+09)."""
+    step = f" step {r.step:.12g}" if r.step else ""
+    return f"{r.lo:.12g}..{r.hi:.12g}{step}"
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import list_models
 
     rows = []
     for alias, spec in sorted(list_models().items()):
         rows.append({"alias": alias, "kind": spec.kind, "family": spec.family, "spaces": list(spec.spaces),
-                     "endpoint": spec.api_name, "limits": {k: str(v) for k, v in spec.limits.items()},
+                     "endpoint": spec.api_name, "limits": {k: _range(v) for k, v in spec.limits.items()},
                      "defaults": dict(spec.defaults), "fixed_size": spec.fixed_size,
                      "zerogpu_duration": spec.zerogpu_duration, "description": spec.description})
     if args.json:

@@ -101,6 +101,7 @@ def test_models_text_and_json(capsys):
     assert main(["models"]) == 0
     text = capsys.readouterr().out
     assert "flux-schnell" in text and "black-forest-labs/FLUX.1-schnell" in text and "256..2048 step 32" in text
+    assert "seed 0..2147483647 step 1" in text
     assert main(["models", "--json"]) == 0
     rows = {r["alias"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["flux"]["spaces"] == ["black-forest-labs/FLUX.1-dev", "roxky/FLUX.1-dev"]
