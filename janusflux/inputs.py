@@ -224,6 +224,8 @@ def load_image(image: object, tmpdir: str, *, param: str = "image", fetch: Any =
             f.write(data)
         return ImageInput(path, temporary=True)
 
+    if hasattr(image, "png_bytes") and hasattr(image, "data"):  # an ImageResult, e.g. from a previous generate()
+        return write(bytes(image.data))
     if isinstance(image, Image.Image):
         buf = io.BytesIO()
         try:

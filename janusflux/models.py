@@ -31,8 +31,11 @@ class Range:
     step: float | None = None
 
     def __str__(self) -> str:
-        step = f" step {self.step:g}" if self.step else ""
-        return f"{self.lo:g}..{self.hi:g}{step}"
+        def fmt(v: float) -> str:
+            return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+        step = f" step {fmt(self.step)}" if self.step else ""
+        return f"{fmt(self.lo)}..{fmt(self.hi)}{step}"
 
 
 @dataclass(frozen=True)

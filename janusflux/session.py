@@ -510,7 +510,8 @@ class Session:
                     if getattr(u, "final", False) or not getattr(u, "success", True):
                         continue
                     preview = getattr(adapter, "preview", None)
-                    if preview is not None:
+                    # A generator's last yield is the final image, not a preview: at most one preview per step.
+                    if preview is not None and step < int(prepared.meta.get("steps") or 10**9):
                         step += 1
                         image = preview(spec, prepared, u.outputs, ctx)
                         if image is not None:

@@ -260,3 +260,10 @@ def test_progress_counts_steps(session):
     events = list(session.stream("flux-dev", "x", seed=1, steps=4, **SMALL))
     steps = [(e.step, e.total) for e in events if isinstance(e, janusflux.Progress)]
     assert steps[-1] == (4, 4) and steps[0][0] >= 1
+
+
+def test_one_preview_per_step_and_image_result_as_input(session):
+    events = list(session.stream("flux-dev", "x", seed=1, steps=4, **SMALL))
+    assert sum(isinstance(e, janusflux.Preview) for e in events) == 4
+    answer = session.generate("janus-pro-7b", "describe", image=events[-1].result)
+    assert "256x256" in answer
