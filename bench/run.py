@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         res["twins_started_in"] = time.monotonic() - t0
         log(f"twins up in {res['twins_started_in']:.1f}s; latency ({rounds} rounds)")
         res["latency"] = latency.measure(fast, rounds, warmup=1 if q else 2)
-        res["poll"] = latency.poll_experiment(fast, rounds)
+        try:
+            res["poll"] = latency.poll_experiment(fast, rounds)
+        except Exception as e:  # noqa: BLE001 - an experiment; the run goes on
+            res["poll"] = None
+            log(f"polling experiment failed: {type(e).__name__}: {e}")
         log("g4f")
         res["g4f"] = g4f_compare.measure(fast, rounds, warmup=1 if q else 2)
         if not q:
