@@ -66,7 +66,7 @@ import re  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any, Iterator  # noqa: E402
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit  # noqa: E402
@@ -281,7 +281,6 @@ class JanusfluxCassette:
     fleet: "TwinFleet | None" = None  # the live twins while recording against them (None on replay)
     cassette: Any = None  # the vcrpy Cassette
     real: bool = False
-    _extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def requests(self) -> list[Any]:
