@@ -201,6 +201,7 @@ class Session:
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio_client's own telemetry switch
 
         self._conns: dict[str, _Conn] = {}
+        self._retired: list[Any] = []
         self._conn_locks: dict[str, threading.Lock] = {}
         self._cool: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -301,9 +302,9 @@ class Session:
             raise InvalidInputError("url", f"expected an http(s) URL, got {url!r}")
         with self._lock:
             self._space_urls[space] = url.rstrip("/")
-            old = self._conns.pop(space, None)
+            old = self._conns.get(space)
         if old:
-            old.client.close()
+            self._discard(old)
 
     def close(self) -> None:
         """Close every client, stop the worker threads and remove the session's temp files."""
@@ -311,9 +312,10 @@ class Session:
             if self._closed:
                 return
             self._closed = True
-            conns, self._conns = list(self._conns.values()), {}
-        for c in conns:
-            _close_client(c.client)
+            clients = [c.client for c in self._conns.values()] + self._retired
+            self._conns, self._retired = {}, []
+        for client in clients:
+            _close_client(client)
         self._executor.shutdown(wait=True, cancel_futures=True)
         if self._http is not None:
             self._http.close()
@@ -485,10 +487,16 @@ class Session:
         try:
             self._follow(job, conn, spec, prepared, adapter, ctx, emit, cancel, deadline, submitted, timings)
             output = job.future.result()
-        except (JanusfluxError, _Cancelled):
+        except (_Cancelled, GenerationTimeoutError):
+            self._discard(conn)  # a cancelled job can leave the client's shared event stream unusable
+            raise
+        except JanusfluxError:
             raise
         except Exception as e:  # noqa: BLE001 - mapped below
-            raise self._map_error(e, conn, spec) from e
+            mapped = self._map_error(e, conn, spec)
+            if isinstance(mapped, SpaceBusyError):
+                self._discard(conn)
+            raise mapped from e
         result = adapter.parse(spec, prepared, output, ctx)
         for k, v in timings.items():
             _set_timing(result, k, v)
@@ -558,9 +566,17 @@ class Session:
     def _cool_down(self, key: str, seconds: float) -> None:
         with self._lock:
             self._cool[key] = time.monotonic() + seconds
-            conn = self._conns.pop(key, None)
+            conn = self._conns.get(key)
         if conn is not None:
-            _close_client(conn.client)
+            self._discard(conn)
+
+    def _discard(self, conn: _Conn) -> None:
+        """Forget a client whose connection may be broken; the next call opens a fresh one."""
+        with self._lock:
+            if self._conns.get(conn.key) is conn:
+                del self._conns[conn.key]
+            # Other calls may still be using this client: it is shut down with the session, not now.
+            self._retired.append(conn.client)
 
     def _connect(self, key: str, emit: Emit, deadline: float | None) -> _Conn:
         with self._lock:
