@@ -488,11 +488,11 @@ async def _generate(session: Session, target: _Target, *, messages: Any, proxy: 
                 return
             if isinstance(event, Done):
                 yield Reasoning(status=f"Finished {time.monotonic() - started:.2f}s", event=event)
-                yield _final(event.result, spec)
+                yield _final(event.result)
                 return
             if isinstance(event, (Preview, Progress)):
                 if isinstance(event, Preview) and previews and event.image is not None:
-                    yield _image_response(event.image, spec, ImagePreview)
+                    yield _image_response(event.image, ImagePreview)
                 # FLUX.1-dev reports each step twice (a progress update and a preview image), and its final image
                 # as one more preview: show each step once, at most total/total
                 total = (event.total if isinstance(event, Progress) else None) or total_steps
@@ -515,8 +515,7 @@ async def _generate(session: Session, target: _Target, *, messages: Any, proxy: 
         await events.aclose()
 
 
-def _image_response(image: ImageResult | ImageList, spec: ModelSpec, kind: type[ImageResponse] = ImageResponse
-                    ) -> ImageResponse:
+def _image_response(image: ImageResult | ImageList, kind: type[ImageResponse] = ImageResponse) -> ImageResponse:
     items = list(image) if isinstance(image, ImageList) else [image]
     refs = [i.url or i.path for i in items]
     first = items[0]
@@ -526,7 +525,7 @@ def _image_response(image: ImageResult | ImageList, spec: ModelSpec, kind: type[
                 result=image)
 
 
-def _final(result: Any, spec: ModelSpec) -> Chunk:
+def _final(result: Any) -> Chunk:
     if isinstance(result, (ImageResult, ImageList)):
-        return _image_response(result, spec)
+        return _image_response(result)
     return result
