@@ -28,21 +28,23 @@ t = time.perf_counter()
 if mode == "run_batch":
     from janusflux.batch import run_batch
     s = run_batch([f"image {{i}}" for i in range(n)], out, model="flux-dev", session=session, concurrency=conc,
-                  handle_signals=False, **args)
+                  handle_signals=False, timeout=60, **args)
     done = s.done
+    failures = [f["error"] for f in s.failures]
 else:
     async def main():
         sem = asyncio.Semaphore(conc)
         async def one(i):
             async with sem:
-                r = await session.agenerate("flux-dev", f"image {{i}}", seed=i, **args)
+                r = await session.agenerate("flux-dev", f"image {{i}}", seed=i, timeout=60, **args)
                 r.save(os.path.join(out, f"{{i}}.png"))
                 return 1
         return sum(await asyncio.gather(*(one(i) for i in range(n))))
     done = asyncio.run(main())
+    failures = []
 wall = time.perf_counter() - t
 session.close()
-print(json.dumps({{"done": done, "wall": wall, "baseline_rss": base,
+print(json.dumps({{"done": done, "failed": len(failures), "first_errors": sorted(set(failures))[:3], "wall": wall, "baseline_rss": base,
                    "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                    "end_rss": proc.memory_info().rss, "threads": proc.num_threads()}}))
 """

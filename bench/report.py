@@ -133,7 +133,8 @@ def render(r: dict[str, Any], plot: str | None) -> str:
     add("|---|---|---|---|")
     for k, v in cap["runs"].items():
         served = ", ".join(f"{s.split('/')[0]}: {n}" for s, n in v["served"].items())
-        add(f"| {k} | {v['makespan']:.2f} s | {v['ratio']:.2f} | {served} |")
+        fails = f", {v['failed']} failed" if v.get("failed") else ""
+        add(f"| {k} | {v['makespan']:.2f} s | {v['ratio']:.2f} | {served}{fails} |")
     add("")
     if plot:
         add(f"![throughput and latency against calls in flight]({plot})\n")
@@ -150,7 +151,8 @@ def render(r: dict[str, Any], plot: str | None) -> str:
         add(f"{mem['items']} images (256², 1 step, delay 0) through `{mem['mode']}` with {mem['concurrency']} in "
             f"flight, every image saved as PNG, in a child process: peak RSS (ru_maxrss) **{mem['peak_rss'] / MB:.0f} "
             f"MB**; RSS after start-up {mem['baseline_rss'] / MB:.0f} MB, at the end {mem['end_rss'] / MB:.0f} MB; "
-            f"{mem['done']} done in {mem['wall']:.1f} s ({mem['done'] / mem['wall']:.1f} images/s).\n")
+            f"{mem['done']} done in {mem['wall']:.1f} s ({mem['done'] / mem['wall']:.1f} images/s)"
+            + (f"; **{mem['failed']} failed**: {'; '.join(mem['first_errors'])}" if mem.get("failed") else "") + ".\n")
     else:
         add(f"Failed: {mem.get('error')}\n")
     # 6
