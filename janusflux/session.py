@@ -68,6 +68,7 @@ RUNNING = {"RUNNING", "RUNNING_BUILDING"}
 WAKING = {"SLEEPING", "APP_STARTING", "RUNNING_APP_STARTING", "BUILDING", "STARTING"}
 POLL = 0.02  # seconds between looks at a job's updates
 WAKE_POLL = 0.5
+CANCEL_GRACE = 2.0  # seconds a cancelled stream or task waits for its worker to cancel the job
 
 Emit = Callable[[Event], None]
 
@@ -211,6 +212,7 @@ class Session:
         self._ssl: ssl.SSLContext | None = None
         self._jwt = JwtCache(self._fetch_jwt)
         self._closed = False
+        self._closing = threading.Event()
         self.stats = {"clients": 0, "jwt_fetches": 0, "hub_calls": 0}
 
     # -- public API ------------------------------------------------------------------------------------------------
@@ -228,7 +230,9 @@ class Session:
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
-            cancel.set()
+            cancel.set()  # the worker cancels the job on the Space and retires its client
+            fut.add_done_callback(_consume)  # its CancelledError is expected: retrieve it so asyncio stays quiet
+            await asyncio.wait([fut], timeout=CANCEL_GRACE)
             raise
 
     def stream(self, model: str | ModelSpec = "flux", prompt: str | None = None, **params: Any) -> Iterator[Event]:
@@ -260,6 +264,7 @@ class Session:
         finally:
             if not fut.done():
                 cancel.set()
+                concurrent.futures.wait([fut], timeout=CANCEL_GRACE)
 
     def astream(self, model: str | ModelSpec = "flux", prompt: str | None = None,
                 **params: Any) -> AsyncIterator[Event]:
@@ -295,6 +300,7 @@ class Session:
         finally:
             if not fut.done():
                 cancel.set()
+                await asyncio.wait([fut], timeout=CANCEL_GRACE)
 
     def route(self, space: str, url: str) -> None:
         """Serve ``space`` (a Space id) from ``url`` from now on (a twin, a duplicate, a dedicated endpoint)."""
@@ -312,6 +318,7 @@ class Session:
             if self._closed:
                 return
             self._closed = True
+            self._closing.set()  # running calls cancel their jobs and end
             clients = [c.client for c in self._conns.values()] + self._retired
             self._conns, self._retired = {}, []
         for client in clients:
@@ -400,11 +407,12 @@ class Session:
             if cancel.is_set():
                 raise _Cancelled()
             key = self._pick(spec)
+            alternatives = len(spec.spaces) > 1
             if current[0] is not None and current[0] != key:
                 emit(Fallback(from_space=current[0], to_space=key, reason=decisions[-1].reason if decisions else "",
                               space_id=key))
             current[0] = key
-            return self._attempt(spec, key, prepared, params, emit, cancel, deadline)
+            return self._attempt(spec, key, prepared, params, emit, cancel, deadline, alternatives)
 
         decisions: list[policy.Decision] = []
 
@@ -419,9 +427,11 @@ class Session:
             if isinstance(exc, ExpiredProxyToken) and current[0]:
                 self._jwt.invalidate(current[0])
                 d = policy.Decision("wait", seconds=0.0, reason="expired ZeroGPU token")
-            decisions.append(d)
             if d.action == "switch" and current[0]:
                 self._cool_down(current[0], d.cooldown)
+                if isinstance(exc, SpaceUnavailableError) and self._until_free(spec) > 0:
+                    d = policy.Decision("raise", reason="no other Space to try")
+            decisions.append(d)
             return d.action != "raise"
 
         def wait_for(state: tenacity.RetryCallState) -> float:
@@ -444,8 +454,13 @@ class Session:
                 emit(Waiting(seconds=secs, reason=decisions[-1].reason, space_id=current[0]))
 
         def sleep(seconds: float) -> None:
-            if cancel.wait(seconds):
-                raise _Cancelled()
+            end = time.monotonic() + seconds
+            while not cancel.wait(min(0.1, max(0.0, end - time.monotonic()))):
+                if self._closing.is_set():
+                    raise _Cancelled()
+                if time.monotonic() >= end:
+                    return
+            raise _Cancelled()
 
         retrying = tenacity.Retrying(
             retry=should_retry, wait=wait_for, stop=tenacity.stop_after_attempt(self.max_attempts),
@@ -458,8 +473,8 @@ class Session:
         return result
 
     def _attempt(self, spec: ModelSpec, key: str, prepared: Prepared | None, params: dict[str, Any], emit: Emit,
-                 cancel: threading.Event, deadline: float | None) -> Result:
-        conn = self._connect(key, emit, deadline)
+                 cancel: threading.Event, deadline: float | None, alternatives: bool = False) -> Result:
+        conn = self._connect(key, emit, deadline, alternatives, cancel)
         ctx = self._context()
         if prepared is None:  # an "auto" spec: map parameters from this Space's API info
             from .spaces import auto
@@ -540,10 +555,12 @@ class Session:
                     emit(Progress(step=p.index, total=p.length, desc=p.desc, space_id=where))
             if done:
                 return
-            if cancel.is_set():
+            if cancel.is_set() or self._closing.is_set():
+                self._discard(conn)  # retire first: the cancel's late messages must not reach a new job's stream
                 job.cancel()
                 raise _Cancelled()
             if deadline is not None and time.monotonic() > deadline:
+                self._discard(conn)
                 job.cancel()
                 raise GenerationTimeoutError("the call did not finish before its timeout", space_id=conn.space_id or conn.url,
                                              endpoint=spec.api_name)
@@ -578,7 +595,8 @@ class Session:
             # Other calls may still be using this client: it is shut down with the session, not now.
             self._retired.append(conn.client)
 
-    def _connect(self, key: str, emit: Emit, deadline: float | None) -> _Conn:
+    def _connect(self, key: str, emit: Emit, deadline: float | None, alternatives: bool = False,
+                 cancel: threading.Event | None = None) -> _Conn:
         with self._lock:
             conn = self._conns.get(key)
             if conn is not None:
@@ -589,7 +607,7 @@ class Session:
                 conn = self._conns.get(key)
             if conn is not None:
                 return conn
-            conn = self._open(key, emit, deadline)
+            conn = self._open(key, emit, deadline, alternatives, cancel)
             with self._lock:
                 if self._closed:
                     _close_client(conn.client)
@@ -598,8 +616,10 @@ class Session:
                 self.stats["clients"] += 1
             return conn
 
-    def _resolve(self, key: str, emit: Emit, deadline: float | None) -> tuple[str, str | None]:
-        """The URL to talk to and the Space id (None for a bare URL). Waits for a sleeping or starting Space."""
+    def _resolve(self, key: str, emit: Emit, deadline: float | None, alternatives: bool = False,
+                 cancel: threading.Event | None = None) -> tuple[str, str | None]:
+        """The URL to talk to and the Space id (None for a bare URL). Waits for a sleeping or starting Space; a
+        building one is waited for only when the model has no other Space (a build takes minutes)."""
         if key.startswith(("http://", "https://")):
             return key.rstrip("/"), None
         if key in self._space_urls:
@@ -627,7 +647,7 @@ class Session:
             host = getattr(info, "host", None) or f"https://{key.replace('/', '-').replace('.', '-').lower()}.hf.space"
             if stage in RUNNING:
                 return host.rstrip("/"), key
-            if stage not in WAKING:
+            if stage not in WAKING or (alternatives and stage == "BUILDING"):
                 raise SpaceUnavailableError(f"the Space is {stage}", stage=stage, space_id=key)
             if time.monotonic() > wake_deadline or (deadline is not None and time.monotonic() > deadline):
                 raise SpaceUnavailableError(f"the Space is still {stage} after waiting", stage=stage, space_id=key)
@@ -636,7 +656,10 @@ class Session:
                 woke = True
                 if stage == "SLEEPING":
                     self._poke(host)
-            time.sleep(WAKE_POLL)
+            if (cancel is not None and cancel.wait(WAKE_POLL)) or self._closing.is_set():
+                raise _Cancelled()
+            if cancel is None:
+                time.sleep(WAKE_POLL)
 
     def _poke(self, host: str) -> None:
         """A request to a sleeping Space's host is what wakes it."""
@@ -645,11 +668,12 @@ class Session:
         except Exception as e:  # noqa: BLE001 - only a wake-up call
             log.debug("wake-up request failed: %s", type(e).__name__)
 
-    def _open(self, key: str, emit: Emit, deadline: float | None) -> _Conn:
+    def _open(self, key: str, emit: Emit, deadline: float | None, alternatives: bool = False,
+              cancel: threading.Event | None = None) -> _Conn:
         from gradio_client import Client
         from gradio_client.utils import TooManyRequestsError
 
-        url, space_id = self._resolve(key, emit, deadline)
+        url, space_id = self._resolve(key, emit, deadline, alternatives, cancel)
         hf = self.is_token_host(url)
         kwargs: dict[str, Any] = {}
         if url.startswith("https://"):
@@ -753,6 +777,11 @@ class Session:
 
 _ACCEPTED = frozenset({"messages", "image", "aspect_ratio", "width", "height", "seed", "steps", "guidance",
                        "temperature", "top_p", "timeout", "max_wait", "prompt"})
+
+
+def _consume(fut: "asyncio.Future[Any]") -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _unified(params: Mapping[str, Any]) -> dict[str, Any]:
