@@ -223,12 +223,17 @@ def notes(r: dict[str, Any]) -> list[str]:
         ref = next((v for n, v in cap["runs"].items() if n.startswith("reference")), None)
         bal = next((v for n, v in jf.items() if "alternated" in n), None)
         one = cap["sweep"]["alias order"][0]["latency"]
+        moved = [n for n, v in jf.items() if all(v["served"].values()) and "alternated" not in n]
         out.append(
             f"4 ({worst:.2f} at worst): two causes. (a) No balancing: `Session._pick` (janusflux/session.py) always "
             f"takes the first Space of the alias that is not cooling down after an error, and `run_batch` groups "
-            f"items by `spaces[0]` (janusflux/batch.py `_group`), so every item goes to FLUX.1-dev and the mirror "
-            f"idles; a full Space makes calls wait for a slot (as ZeroGPU does: \"Waiting for a GPU slot\"), which is "
-            f"not an error, so fallback never moves them. That alone doubles the makespan. "
+            f"items by `spaces[0]` (janusflux/batch.py `_group`); a full Space makes calls wait for a slot (as ZeroGPU "
+            f"does: \"Waiting for a GPU slot\"), which is not an error, so fallback never spreads the load. Calls "
+            f"reach the mirror only after an error on the first Space puts it in cool-down"
+            + (f" — which happened in this run: {', '.join(moved)} (items per Space above; more items than the batch "
+               f"means retried calls), and the cooled-down Space then sat idle for the later runs, even for the "
+               f"caller-alternated one" if moved else "")
+            + ". Using one mirror doubles the makespan at best. "
             + (f"Alternating the mirrors item by item (done by the caller here) gives {bal['ratio']:.2f}. " if bal
                else "")
             + f"(b) Per-call overhead against a short item: one {cap['per_item']:.2f} s item takes {_ms(one)} end to "

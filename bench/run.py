@@ -48,7 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", default=os.path.join(ROOT, "bench", "concurrency.png"), help="the PNG plot to write")
     ap.add_argument("--json", default=None, help="also write the raw figures as JSON here")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per latency figure (default 21)")
+    ap.add_argument("--render", metavar="JSON", default=None,
+                    help="only rewrite the report from a JSON written by --json (no measuring)")
     a = ap.parse_args(argv)
+    if a.render:
+        from bench import report
+
+        with open(a.render) as f:
+            res = json.load(f)
+        res["notes"] = report.notes(res)
+        with open(a.out, "w") as f:
+            f.write(report.render(res, os.path.relpath(a.plot, os.path.dirname(os.path.abspath(a.out)))
+                                  if res.get("plot") else None))
+        return 0
     setup_env()
     blocked = guard_network()
     from bench import capacity, g4f_compare, latency, memory, report, startup, twinproc
