@@ -120,10 +120,18 @@ class _Conn:
     hf_host: bool
     api_info: dict[str, Any] | None = None
     bound: dict[str, ModelSpec] = field(default_factory=dict)
+    inflight: int = 0
+    # Set when a job on this client was cancelled while others ran: Gradio then leaves the other jobs of the same
+    # session hash hanging (reproduced with plain gradio_client), so they are restarted on a fresh client.
+    poisoned: threading.Event = field(default_factory=threading.Event)
 
 
 class _Cancelled(Exception):
     pass
+
+
+class _Stalled(SpaceBusyError):
+    """This job's event stream was stalled by a cancelled sibling: restart it on a fresh client."""
 
 
 class Session:
@@ -427,6 +435,8 @@ class Session:
             if isinstance(exc, ExpiredProxyToken) and current[0]:
                 self._jwt.invalidate(current[0])
                 d = policy.Decision("wait", seconds=0.0, reason="expired ZeroGPU token")
+            elif isinstance(exc, _Stalled):
+                d = policy.Decision("wait", seconds=0.0, reason="restart on a fresh client")
             if d.action == "switch" and current[0]:
                 self._cool_down(current[0], d.cooldown)
                 if isinstance(exc, SpaceUnavailableError) and self._until_free(spec) > 0:
@@ -499,11 +509,16 @@ class Session:
         except Exception as e:  # noqa: BLE001 - mapped below
             raise self._map_error(e, conn, spec) from e
         timings: dict[str, float] = {}
+        with self._lock:
+            conn.inflight += 1
         try:
             self._follow(job, conn, spec, prepared, adapter, ctx, emit, cancel, deadline, submitted, timings)
             output = job.future.result()
         except (_Cancelled, GenerationTimeoutError):
             self._discard(conn)  # a cancelled job can leave the client's shared event stream unusable
+            raise
+        except _Stalled:
+            job.cancel()
             raise
         except JanusfluxError:
             raise
@@ -512,6 +527,9 @@ class Session:
             if isinstance(mapped, SpaceBusyError):
                 self._discard(conn)
             raise mapped from e
+        finally:
+            with self._lock:
+                conn.inflight -= 1
         result = adapter.parse(spec, prepared, output, ctx)
         for k, v in timings.items():
             _set_timing(result, k, v)
@@ -557,8 +575,13 @@ class Session:
                 return
             if cancel.is_set() or self._closing.is_set():
                 self._discard(conn)  # retire first: the cancel's late messages must not reach a new job's stream
+                if conn.inflight > 1:
+                    conn.poisoned.set()
                 job.cancel()
                 raise _Cancelled()
+            if conn.poisoned.is_set():
+                raise _Stalled("a job cancelled beside this one stalls the Space's event stream for its session",
+                               reason="sibling cancelled", space_id=where, endpoint=spec.api_name)
             if deadline is not None and time.monotonic() > deadline:
                 self._discard(conn)
                 job.cancel()
