@@ -211,6 +211,7 @@ class Session:
 
         self._conns: dict[str, _Conn] = {}
         self._retired: list[Any] = []
+        self._busy: dict[str, int] = {}  # calls in flight per Space key
         self._conn_locks: dict[str, threading.Lock] = {}
         self._cool: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -420,7 +421,10 @@ class Session:
                 emit(Fallback(from_space=current[0], to_space=key, reason=decisions[-1].reason if decisions else "",
                               space_id=key))
             current[0] = key
-            return self._attempt(spec, key, prepared, params, emit, cancel, deadline, alternatives)
+            try:
+                return self._attempt(spec, key, prepared, params, emit, cancel, deadline, alternatives)
+            finally:
+                self._release(key)
 
         decisions: list[policy.Decision] = []
 
@@ -595,8 +599,17 @@ class Session:
         with self._lock:
             free = [s for s in spec.spaces if self._cool.get(s, 0.0) <= now]
             if free:
-                return free[0]
-            return min(spec.spaces, key=lambda s: self._cool.get(s, 0.0))
+                # The first Space in fallback order, unless it already runs more of this session's calls than a
+                # mirror does: concurrent calls spread over the mirrors, a lone call goes to the official Space.
+                key = min(free, key=lambda s: (self._busy.get(s, 0), spec.spaces.index(s)))
+            else:
+                key = min(spec.spaces, key=lambda s: self._cool.get(s, 0.0))
+            self._busy[key] = self._busy.get(key, 0) + 1  # released by _release when the attempt ends
+            return key
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            self._busy[key] -= 1
 
     def _until_free(self, spec: ModelSpec) -> float:
         now = time.monotonic()

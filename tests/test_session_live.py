@@ -267,3 +267,13 @@ def test_one_preview_per_step_and_image_result_as_input(session):
     assert sum(isinstance(e, janusflux.Preview) for e in events) == 4
     answer = session.generate("janus-pro-7b", "describe", image=events[-1].result)
     assert "256x256" in answer
+
+
+def test_concurrent_calls_spread_over_mirrors(session, fleet):
+    async def run():
+        return await asyncio.gather(*(session.agenerate("flux-dev", f"p{i}", seed=i, steps=6, **SMALL)
+                                      for i in range(4)))
+
+    spaces = sorted(r.space_id for r in asyncio.run(run()))
+    assert spaces == ["black-forest-labs/FLUX.1-dev"] * 2 + ["roxky/FLUX.1-dev"] * 2
+    assert session.generate("flux-dev", "alone", seed=1, steps=1, **SMALL).space_id == "black-forest-labs/FLUX.1-dev"
