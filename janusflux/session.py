@@ -121,6 +121,7 @@ class _Conn:
     api_info: dict[str, Any] | None = None
     bound: dict[str, ModelSpec] = field(default_factory=dict)
     inflight: int = 0
+    retired: bool = False
     # Set when a job on this client was cancelled while others ran: Gradio then leaves the other jobs of the same
     # session hash hanging (reproduced with plain gradio_client), so they are restarted on a fresh client.
     poisoned: threading.Event = field(default_factory=threading.Event)
@@ -427,6 +428,7 @@ class Session:
                 self._release(key)
 
         decisions: list[policy.Decision] = []
+        closed_once = [False]
 
         def should_retry(state: tenacity.RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None
@@ -439,7 +441,9 @@ class Session:
             if isinstance(exc, ExpiredProxyToken) and current[0]:
                 self._jwt.invalidate(current[0])
                 d = policy.Decision("wait", seconds=0.0, reason="expired ZeroGPU token")
-            elif isinstance(exc, _Stalled):
+            elif isinstance(exc, _Stalled) or (
+                    isinstance(exc, SpaceBusyError) and exc.reason == "stream closed" and not closed_once[0]):
+                closed_once[0] = isinstance(exc, SpaceBusyError) and exc.reason == "stream closed"
                 d = policy.Decision("wait", seconds=0.0, reason="restart on a fresh client")
             if d.action == "switch" and current[0]:
                 self._cool_down(current[0], d.cooldown)
@@ -534,6 +538,11 @@ class Session:
         finally:
             with self._lock:
                 conn.inflight -= 1
+                last = conn.retired and conn.inflight == 0
+                if last and conn.client in self._retired:
+                    self._retired.remove(conn.client)
+            if last:
+                _close_client(conn.client)
         result = adapter.parse(spec, prepared, output, ctx)
         for k, v in timings.items():
             _set_timing(result, k, v)
@@ -628,8 +637,12 @@ class Session:
         with self._lock:
             if self._conns.get(conn.key) is conn:
                 del self._conns[conn.key]
-            # Other calls may still be using this client: it is shut down with the session, not now.
-            self._retired.append(conn.client)
+            conn.retired = True
+            idle = conn.inflight == 0
+            if not idle:  # other calls still use it: the last one to finish shuts it down
+                self._retired.append(conn.client)
+        if idle:
+            _close_client(conn.client)
 
     def _connect(self, key: str, emit: Emit, deadline: float | None, alternatives: bool = False,
                  cancel: threading.Event | None = None) -> _Conn:
@@ -802,7 +815,7 @@ class Session:
         if isinstance(e, TooManyRequestsError):
             return SpaceBusyError("HTTP 429 from the Space", reason="429", **where)
         if isinstance(e, concurrent.futures.CancelledError):
-            return SpaceBusyError("the event stream was closed before the result", reason="connection", **where)
+            return SpaceBusyError("the event stream was closed before the result", reason="stream closed", **where)
         name = type(e).__name__
         if name.endswith(("Error", "Exception")) and type(e).__module__.startswith(("httpx", "httpcore")):
             return SpaceBusyError(f"connection to the Space failed ({name})", reason="connection", **where)

@@ -206,14 +206,15 @@ def test_cancel_while_waiting_for_the_gpu(fresh_slow_fleet, token, tmp_path):
     at once, a cancel request reaches the Space, and the first job -- a sibling on the same gradio_client Client --
     still finishes normally (it must not hang)."""
     f = fresh_slow_fleet
+    one = janusflux.get_model("flux-dev").replace(spaces=(DEV,))  # no mirror to spread to: both wait for one GPU
     with janusflux.Session(hf_endpoint=f.hub_url, token=token, cache_dir=str(tmp_path), max_wait=20) as ses:
-        ses.generate("flux", "warm", width=256, height=256, steps=1)
+        ses.generate(one, "warm", width=256, height=256, steps=1)
 
         async def main() -> None:
-            first = asyncio.create_task(ses.agenerate("flux", "first", width=256, height=256, steps=10))  # 2 s
+            first = asyncio.create_task(ses.agenerate(one, "first", width=256, height=256, steps=10))  # 2 s
             await asyncio.get_running_loop().run_in_executor(None, wait_busy, f, DEV, 5.0, 0.0)
             mark = len(f.requests)
-            second = asyncio.create_task(ses.agenerate("flux", "second", **LONG))
+            second = asyncio.create_task(ses.agenerate(one, "second", **LONG))
             await asyncio.sleep(0.5)
             t0 = time.monotonic()
             second.cancel()

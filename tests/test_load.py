@@ -25,11 +25,12 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 N = 200
 
 
-def thread_bound(max_workers: int) -> int:
-    """The session's own workers, plus gradio_client's per job in flight (one executor thread and two helpers,
-    client.py 2.7.2: ``helper_executor`` has 2 x max_workers) -- the session's ``max_workers`` bounds the jobs in
-    flight -- plus one stream reader per Client, the sampler and some slack."""
-    return max_workers + 3 * max_workers + 2 + 1 + 4
+def thread_bound(max_workers: int, spaces: int = 2) -> int:
+    """The session's own workers, plus, for each Space's gradio_client Client (concurrent calls spread over the two
+    mirrors), at most one executor thread and two helpers per job in flight (client.py 2.7.2; the session's
+    ``max_workers`` bounds the jobs in flight, but each Client's pools keep their own threads), its stream reader
+    and heartbeat, plus the sampler and some slack. What matters: the bound does not grow with the number of calls."""
+    return max_workers + spaces * (3 * max_workers + 2) + 4
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_concurrent_agenerate(twins_proc, tmp_path, max_workers, n):
     assert len(results) == n
     assert sorted(r.seed for r in results) == list(range(n))  # type: ignore[union-attr]
     assert peak[0] - base_threads <= thread_bound(max_workers), f"peak {peak[0]} threads (base {base_threads})"
-    assert s.stats["clients"] <= 2
+    assert s.stats["clients"] <= 4  # one per Space, plus a fresh one where gradio_client ended a job early
 
     s.close()
     assert len(s._conns) == 0, "clients left after close()"
@@ -129,4 +130,4 @@ def test_sync_generate_from_many_threads(twins_proc, tmp_path):
                     for i in range(60)]
             results = [f.result(timeout=90) for f in futs]
         assert sorted(r.seed for r in results) == list(range(60))
-        assert s.stats["clients"] == 1
+        assert s.stats["clients"] <= 2  # one per Space: concurrent calls spread over the two mirrors
