@@ -223,26 +223,19 @@ def notes(r: dict[str, Any]) -> list[str]:
         ref = next((v for n, v in cap["runs"].items() if n.startswith("reference")), None)
         bal = next((v for n, v in jf.items() if "alternated" in n), None)
         one = cap["sweep"]["alias order"][0]["latency"]
-        moved = [n for n, v in jf.items() if all(v["served"].values()) and "alternated" not in n]
+        best = min(v["ratio"] for v in jf.values())
         out.append(
-            f"4 ({worst:.2f} at worst): two causes. (a) No balancing: `Session._pick` (janusflux/session.py) always "
-            f"takes the first Space of the alias that is not cooling down after an error, and `run_batch` groups "
-            f"items by `spaces[0]` (janusflux/batch.py `_group`); a full Space makes calls wait for a slot (as ZeroGPU "
-            f"does: \"Waiting for a GPU slot\"), which is not an error, so fallback never spreads the load. Calls "
-            f"reach the mirror only after an error on the first Space puts it in cool-down"
-            + (f" — which happened in this run: {', '.join(moved)} (items per Space above; more items than the batch "
-               f"means retried calls), and the cooled-down Space then sat idle for the later runs, even for the "
-               f"caller-alternated one" if moved else "")
-            + ". Using one mirror doubles the makespan at best. "
-            + (f"Alternating the mirrors item by item (done by the caller here) gives {bal['ratio']:.2f}. " if bal
-               else "")
-            + f"(b) Per-call overhead against a short item: one {cap['per_item']:.2f} s item takes {_ms(one)} end to "
-              f"end alone (gradio_client's 50 ms polling, queue round trips, image encoding on a loaded 2-core box)"
+            f"4 ({worst:.2f} at worst, {best:.2f} at best): `Session._pick` spreads concurrent calls over the alias's "
+            f"mirrors (least busy first; items per Space above), so the load is balanced. What remains: (a) "
+            f"`run_batch(concurrency=4)` keeps 4 items in flight in all, half of the 8 GPU slots, so it cannot "
+            f"reach the bound: give it at least the total slots (concurrency=8 row). (b) Per-call overhead against "
+            f"a short item: one {cap['per_item']:.2f} s item takes {_ms(one)} end to end alone (gradio_client's "
+            f"50 ms polling, queue round trips, image encoding on a loaded 2-core box)"
             + (f"; raw gradio_client doing the same balanced work gets {ref['ratio']:.2f}, the floor here" if ref
                else "")
-            + ". To close it: spread a batch over every Space of the alias by free capacity (least in flight per "
-              "Space, a per-Space limit such as the 4 slots here, moving queued items to an idle mirror), in "
-              "`run_batch` or in `Session._pick`; (b) shrinks to nothing with real GPU times (seconds per image).")
+            + (f"; the caller alternating the mirrors item by item gets {bal['ratio']:.2f}" if bal else "")
+            + ". (b) shrinks to nothing with real GPU times (seconds per image); closing it here would mean "
+              "replacing gradio_client's polling loop, which the design rules out.")
     if "peak_rss" in mem and mem["peak_rss"] >= 250 * MB:
         out.append(f"5 ({mem['peak_rss'] / MB:.0f} MB): peak RSS over the target; see the start and end RSS above.")
     elif "error" in mem:
