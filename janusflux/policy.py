@@ -14,6 +14,9 @@ NoGPUAvailableError, SpaceBusyError            when every mirror is cooling, bac
 (queue full, 429, connection dropped)
 SpaceUnavailableError (paused, broken,         the Space cools down for longer; switch to a mirror; raise
 building or waking past the deadline)          when none is left
+expired ZeroGPU token                          fetch a new one and retry at once
+a job gradio_client ended early ("stream       retry at once on a fresh client (once for "stream closed",
+closed"), or stalled by a cancelled sibling    then as a dropped connection: switch)
 =============================================  ===========================================================
 
 Attempts are bounded by ``max_attempts`` and every wait by what remains of ``max_wait``.
@@ -32,6 +35,7 @@ from .errors import (
     SpaceBusyError,
     SpaceUnavailableError,
 )
+from .zerogpu import ExpiredProxyToken
 
 MAX_ATTEMPTS = 6
 BACKOFF_INITIAL = 1.0
@@ -48,14 +52,21 @@ class Decision:
     seconds: float = 0.0
     cooldown: float = 0.0
     reason: str = ""
+    refresh_jwt: bool = False  # drop the cached ZeroGPU token before the next attempt
 
 
 def backoff(attempt: int) -> float:
     return min(BACKOFF_MAX, BACKOFF_INITIAL * (2 ** max(0, attempt - 1)))
 
 
-def decide(error: BaseException, attempt: int, wait_budget: float) -> Decision:
-    """The policy as a pure function of the error, the attempt number (1-based) and the wait budget left."""
+def decide(error: BaseException, attempt: int, wait_budget: float, *, fresh_retry_used: bool = False) -> Decision:
+    """The policy as a pure function of the error, the attempt number (1-based), the wait budget left and whether
+    this call already had its one immediate retry after gradio_client ended a job early."""
+    if isinstance(error, ExpiredProxyToken):
+        return Decision("wait", reason="expired ZeroGPU token", refresh_jwt=True)
+    if isinstance(error, SpaceBusyError) and (
+            error.reason == "sibling cancelled" or (error.reason == "stream closed" and not fresh_retry_used)):
+        return Decision("wait", reason="restart on a fresh client")
     if isinstance(error, (InvalidInputError, SpaceAppError, GenerationTimeoutError)):
         return Decision("raise", reason="not retryable")
     if isinstance(error, QuotaExceededError):

@@ -57,7 +57,7 @@ from .results import (
     Waking,
 )
 from .spaces import Context, Prepared, get_adapter
-from .zerogpu import ExpiredProxyToken, JwtCache, classify, jwt_url
+from .zerogpu import JwtCache, classify, jwt_url
 
 __all__ = ["Session"]
 
@@ -83,10 +83,6 @@ class _Secret:
 
     def reveal(self) -> str:
         return self._value
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self._value.encode()).hexdigest()[:8]
 
     def __repr__(self) -> str:
         return f"<token {redact(self._value)}>"
@@ -117,8 +113,6 @@ class _Conn:
     url: str
     client: Any
     space_id: str | None
-    hf_host: bool
-    api_info: dict[str, Any] | None = None
     bound: dict[str, ModelSpec] = field(default_factory=dict)
     inflight: int = 0
     retired: bool = False
@@ -223,7 +217,7 @@ class Session:
         self._jwt = JwtCache(self._fetch_jwt)
         self._closed = False
         self._closing = threading.Event()
-        self.stats = {"clients": 0, "jwt_fetches": 0, "hub_calls": 0}
+        self._counts = {"clients": 0, "hub_calls": 0}
 
     # -- public API ------------------------------------------------------------------------------------------------
     def generate(self, model: str | ModelSpec = "flux", prompt: str | None = None, **params: Any) -> Result:
@@ -256,13 +250,7 @@ class Session:
         cancel = threading.Event()
         ctx = contextvars.copy_context()
 
-        def work() -> None:
-            try:
-                q.put(Done(result=self._run_prepared(spec, prepared, params, q.put, cancel)))
-            except BaseException as e:  # noqa: BLE001 - handed to the consumer
-                q.put(e)
-
-        fut = self._executor.submit(ctx.run, work)
+        fut = self._executor.submit(ctx.run, self._produce, spec, prepared, params, q.put, cancel)
         try:
             while True:
                 item = q.get()
@@ -275,6 +263,14 @@ class Session:
             if not fut.done():
                 cancel.set()
                 concurrent.futures.wait([fut], timeout=CANCEL_GRACE)
+
+    def _produce(self, spec: ModelSpec, prepared: Prepared | None, params: dict[str, Any], put: Emit,
+                 cancel: threading.Event) -> None:
+        """A stream's worker: every event, then Done with the result, or the exception, handed to ``put``."""
+        try:
+            put(Done(result=self._run_prepared(spec, prepared, params, put, cancel)))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            put(e)  # type: ignore[arg-type]
 
     def astream(self, model: str | ModelSpec = "flux", prompt: str | None = None,
                 **params: Any) -> AsyncIterator[Event]:
@@ -292,13 +288,7 @@ class Session:
         def put(item: Any) -> None:
             loop.call_soon_threadsafe(q.put_nowait, item)
 
-        def work() -> None:
-            try:
-                put(Done(result=self._run_prepared(spec, prepared, params, put, cancel)))
-            except BaseException as e:  # noqa: BLE001
-                put(e)
-
-        fut = loop.run_in_executor(self._executor, ctx.run, work)
+        fut = loop.run_in_executor(self._executor, ctx.run, self._produce, spec, prepared, params, put, cancel)
         try:
             while True:
                 item = await q.get()
@@ -358,6 +348,12 @@ class Session:
                 f"clients={len(self._conns)}, closed={self._closed})")
 
     @property
+    def stats(self) -> dict[str, int]:
+        """Clients opened, Hub look-ups made and ZeroGPU tokens fetched by this session so far."""
+        with self._lock:
+            return {**self._counts, "jwt_fetches": self._jwt.fetches}
+
+    @property
     def has_token(self) -> bool:
         return self._token is not None
 
@@ -391,8 +387,7 @@ class Session:
         if params.get("max_wait") is not None:
             check_timeout("max_wait", params.get("max_wait"))
         params["prompt"] = prompt
-        if spec.family == "auto":
-            get_adapter("flux")  # auto specs are bound after the Space's API info is read
+        if spec.family == "auto":  # bound (and its sizes checked) once the Space's API info is read
             from .inputs import prompt_from
 
             prompt_from(prompt, params.get("messages"))
@@ -437,14 +432,11 @@ class Session:
             budget = max(0.0, (max_wait or 0.0) - waited[0])
             if deadline is not None:
                 budget = min(budget, deadline - time.monotonic())
-            d = policy.decide(exc, state.attempt_number, budget)
-            if isinstance(exc, ExpiredProxyToken) and current[0]:
+            d = policy.decide(exc, state.attempt_number, budget, fresh_retry_used=closed_once[0])
+            if isinstance(exc, SpaceBusyError) and exc.reason == "stream closed":
+                closed_once[0] = True
+            if d.refresh_jwt and current[0]:
                 self._jwt.invalidate(current[0])
-                d = policy.Decision("wait", seconds=0.0, reason="expired ZeroGPU token")
-            elif isinstance(exc, _Stalled) or (
-                    isinstance(exc, SpaceBusyError) and exc.reason == "stream closed" and not closed_once[0]):
-                closed_once[0] = isinstance(exc, SpaceBusyError) and exc.reason == "stream closed"
-                d = policy.Decision("wait", seconds=0.0, reason="restart on a fresh client")
             if d.action == "switch" and current[0]:
                 self._cool_down(current[0], d.cooldown)
                 if isinstance(exc, SpaceUnavailableError) and self._until_free(spec) > 0:
@@ -662,7 +654,7 @@ class Session:
                     _close_client(conn.client)
                     raise InvalidInputError("session", "this session is closed")
                 self._conns[key] = conn
-                self.stats["clients"] += 1
+                self._counts["clients"] += 1
             return conn
 
     def _resolve(self, key: str, emit: Emit, deadline: float | None, alternatives: bool = False,
@@ -682,7 +674,8 @@ class Session:
         woke = False
         while True:
             try:
-                self.stats["hub_calls"] += 1
+                with self._lock:
+                    self._counts["hub_calls"] += 1
                 info = api.space_info(key, token=token)
             except HfHubHTTPError as e:
                 status = getattr(getattr(e, "response", None), "status_code", None)
@@ -740,7 +733,7 @@ class Session:
             raise SpaceBusyError(f"could not reach the Space ({type(e).__name__})", reason="connection",
                                  space_id=space_id or url) from e
         log.debug("connected to %s at %s (token sent: %s)", space_id or url, url, hf and self._token is not None)
-        return _Conn(key=key, url=url, client=client, space_id=space_id, hf_host=hf)
+        return _Conn(key=key, url=url, client=client, space_id=space_id)
 
     def _call_headers(self, conn: _Conn) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -752,10 +745,8 @@ class Session:
         if token is None and self._token is not None:
             try:
                 token = self._jwt.get(conn.space_id)
-            except JanusfluxError:
-                raise
-            except Exception as e:  # noqa: BLE001 - the JWT is best effort: the Space still sees the caller's IP
-                log.debug("no ZeroGPU token for %s: %s", conn.space_id, type(e).__name__)
+            except Exception as e:  # noqa: BLE001 - best effort: without it the Space counts the caller by IP
+                log.warning("no ZeroGPU token for %s (%s); calling anonymously", conn.space_id, e)
         if token:
             headers["x-zerogpu-token"] = token
             headers["x-zerogpu-uuid"] = self._zerogpu_uuid
@@ -764,7 +755,6 @@ class Session:
     def _fetch_jwt(self, space_id: str) -> str:
         url, query = jwt_url(self.hf_endpoint, space_id)
         r = self._client_http().get(url, params=query, headers=self._plain_headers(url), timeout=15)
-        self.stats["jwt_fetches"] += 1
         if r.status_code != 200:
             raise SpaceBusyError(f"ZeroGPU token request answered {r.status_code}", reason="jwt", space_id=space_id)
         return str(r.json()["token"])

@@ -98,19 +98,23 @@ class JwtCache:
         self._clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Lock] = {}
         self.fetches = 0
 
     def get(self, space_id: str) -> str:
         with self._lock:
-            hit = self._tokens.get(space_id)
-            if hit and hit[1] - JWT_MARGIN > self._clock():
-                return hit[0]
-        token = self._fetch(space_id)
-        exp = _jwt_exp(token) or (self._clock() + JWT_LIFETIME)
-        with self._lock:
-            self._tokens[space_id] = (token, exp)
-            self.fetches += 1
-        return token
+            space_lock = self._fetching.setdefault(space_id, threading.Lock())
+        with space_lock:  # concurrent first calls to one Space share a single fetch
+            with self._lock:
+                hit = self._tokens.get(space_id)
+                if hit and hit[1] - JWT_MARGIN > self._clock():
+                    return hit[0]
+            token = self._fetch(space_id)
+            exp = _jwt_exp(token) or (self._clock() + JWT_LIFETIME)
+            with self._lock:
+                self._tokens[space_id] = (token, exp)
+                self.fetches += 1
+            return token
 
     def invalidate(self, space_id: str) -> None:
         with self._lock:

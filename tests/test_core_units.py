@@ -173,3 +173,34 @@ def test_image_result_lazy_and_save_keeps_metadata(tmp_path):
 def test_text_result_is_a_str():
     t = TextResult("hello", model="janus-pro-7b", seed=42)
     assert t == "hello" and t.upper() == "HELLO" and t.seed == 42 and isinstance(t, str)
+
+
+def test_policy_fresh_client_and_expired_token_cases():
+    from janusflux.zerogpu import ExpiredProxyToken
+
+    closed = janusflux.SpaceBusyError("closed", reason="stream closed")
+    assert decide(closed, 1, 0).reason == "restart on a fresh client"
+    assert decide(closed, 2, 0, fresh_retry_used=True).action == "switch"
+    expired = ExpiredProxyToken("Expired ZeroGPU proxy token", reason="expired token")
+    d = decide(expired, 1, 0)
+    assert d.action == "wait" and d.refresh_jwt
+
+
+def test_jwt_cache_concurrent_first_calls_fetch_once():
+    import threading
+    import time as _time
+
+    fetched = []
+
+    def fetch(space: str) -> str:
+        _time.sleep(0.05)
+        fetched.append(space)
+        return "not.a.jwt"
+
+    cache = JwtCache(fetch)
+    threads = [threading.Thread(target=cache.get, args=("a/b",)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert fetched == ["a/b"] and cache.fetches == 1
