@@ -15,6 +15,8 @@ from typing import Any as _Any, AsyncIterator as _AsyncIterator, Iterator as _It
 
 from .errors import (
     GenerationTimeoutError,
+    GPUTaskAbortedError,
+    IllegalDurationError,
     InvalidInputError,
     JanusfluxError,
     NoGPUAvailableError,
@@ -51,7 +53,9 @@ __all__ = [
     "Done",
     "Event",
     "Fallback",
+    "GPUTaskAbortedError",
     "GenerationTimeoutError",
+    "IllegalDurationError",
     "ImageList",
     "ImageResult",
     "InvalidInputError",

@@ -9,20 +9,28 @@ Every error janusflux raises derives from :class:`JanusfluxError`::
         ├── SpaceUnavailableError             paused, broken, or still building/waking past the deadline; .stage
         ├── SpaceBusyError                    queue full, 429, connection dropped: another mirror may help
         │   └── NoGPUAvailableError           ZeroGPU queue timeout / no GPU free
-        ├── QuotaExceededError                ZeroGPU quota; .scope, .requested, .left, .retry_after
+        ├── QuotaExceededError                ZeroGPU quota; .scope, .requested, .left, .retry_after, .resets_at,
+        │                                     .spent (scope "daily" or "runs": nothing to wait for in this call)
         ├── SpaceAppError                     the Space's own error (worker error, app error); .title
+        │   ├── IllegalDurationError          ZeroGPU refuses the GPU duration asked for; .requested
+        │   └── GPUTaskAbortedError           ZeroGPU worker error "GPU task aborted" (often transient)
         └── GenerationTimeoutError (TimeoutError)  the caller's deadline passed
 
 The original gradio_client / httpx exception is always chained (``raise ... from e``). Exception texts never contain
-a token: they are built from the Space's message, the Space id and the endpoint only.
+a token: they are built from the Space's message, the Space id and the endpoint only. An error built from a Space's
+answer keeps that answer as sent (HTML and line breaks included) in ``.space_title`` and ``.space_message``; its
+``str()`` is the readable plain text.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal, Sequence
 
 __all__ = [
+    "GPUTaskAbortedError",
     "GenerationTimeoutError",
+    "IllegalDurationError",
     "InvalidInputError",
     "JanusfluxError",
     "NoGPUAvailableError",
@@ -65,10 +73,13 @@ class UnknownModelError(InvalidInputError, KeyError):
 class SpaceError(JanusfluxError):
     """Something went wrong on (or on the way to) a Space."""
 
-    def __init__(self, message: str, *, space_id: str | None = None, endpoint: str | None = None) -> None:
+    def __init__(self, message: str, *, space_id: str | None = None, endpoint: str | None = None,
+                 space_title: str | None = None, space_message: str | None = None) -> None:
         self.message = message
         self.space_id = space_id
         self.endpoint = endpoint
+        self.space_title = space_title  # the Space's error title and text as sent, when they came from a Space
+        self.space_message = space_message
         where = f" [{space_id}{endpoint or ''}]" if space_id else ""
         super().__init__(f"{message}{where}")
 
@@ -93,15 +104,25 @@ class NoGPUAvailableError(SpaceBusyError):
     """ZeroGPU found no free GPU in time (queue timeout)."""
 
 
-QuotaScope = Literal["user", "space", "runs", "pending"]
+class ExpiredProxyToken(SpaceBusyError):
+    """The ZeroGPU token was refused as expired: fetch a new one and try again."""
+
+
+QuotaScope = Literal["user", "daily", "runs", "space", "pending"]
+SPENT_SCOPES: frozenset[str] = frozenset({"daily", "runs"})
 
 
 class QuotaExceededError(SpaceError):
     """ZeroGPU quota exhausted.
 
     ``scope`` tells whose limit it is: ``"user"`` (your quota: another ZeroGPU Space will not help; wait
-    ``retry_after`` seconds), ``"space"`` (the Space's own limit for anonymous callers: a mirror may help),
-    ``"runs"`` (the runs limit) or ``"pending"`` (too many credits allocated to running tasks).
+    ``retry_after`` seconds when the Space printed a wait), ``"daily"`` (your allowance is spent until it resets:
+    ``0s left`` with a zero or absent wait, a zero or negative wait, or "runnning out of daily ZeroGPU quotas"),
+    ``"runs"`` (the runs limit: spent as well), ``"space"`` (the Space's own limit for callers without identity: a
+    mirror may help) or ``"pending"`` (too many credits allocated to running tasks). For a spent allowance
+    (:attr:`spent`) ``retry_after`` and ``resets_at`` come from the Hub's quota API when known, else they are None.
+    ``requested`` and ``left`` are the numbers as printed; they do not tell whether a call would fit (ZeroGPU
+    scales the duration by a hardware factor before comparing).
     """
 
     def __init__(
@@ -112,13 +133,20 @@ class QuotaExceededError(SpaceError):
         requested: float | None = None,
         left: float | None = None,
         retry_after: float | None = None,
+        resets_at: datetime | None = None,
         **kw: str | None,
     ) -> None:
         self.scope = scope
         self.requested = requested
         self.left = left
         self.retry_after = retry_after
+        self.resets_at = resets_at
         super().__init__(message, **kw)
+
+    @property
+    def spent(self) -> bool:
+        """The allowance is spent until it resets: retrying within a call only burns requests."""
+        return self.scope in SPENT_SCOPES
 
 
 class SpaceAppError(SpaceError):
@@ -127,6 +155,21 @@ class SpaceAppError(SpaceError):
     def __init__(self, message: str, *, title: str | None = None, **kw: str | None) -> None:
         self.title = title
         super().__init__(f"{title}: {message}" if title and title != "Error" else message, **kw)
+
+
+class IllegalDurationError(SpaceAppError):
+    """ZeroGPU refuses the GPU duration the call asks for (``requested`` seconds, as printed): larger than the
+    maximum allowed for this account. Not a quota wait: retrying, now or later, gets the same answer."""
+
+    def __init__(self, message: str, *, requested: float | None = None, title: str | None = None,
+                 **kw: str | None) -> None:
+        self.requested = requested
+        super().__init__(message, title=title, **kw)
+
+
+class GPUTaskAbortedError(SpaceAppError):
+    """ZeroGPU aborted the GPU task ("GPU task aborted", a worker error without an exception class). Often
+    transient: janusflux retries it once, on another mirror when there is one."""
 
 
 class GenerationTimeoutError(SpaceError, TimeoutError):

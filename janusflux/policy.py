@@ -4,14 +4,22 @@
 error                                          what janusflux does
 =============================================  ===========================================================
 InvalidInputError, UnknownModelError           raise at once (nothing was sent)
-SpaceAppError (worker error, app error)        raise at once: the Space's own code failed
+SpaceAppError (worker error, app error),       raise at once: the Space's own code failed, or the duration
+IllegalDurationError                           asked for is above the account's maximum (never a wait)
+GPUTaskAbortedError ("GPU task aborted")       retry once, on the next mirror when there is one (often
+                                               transient); raise when it happens again in the same call
 GenerationTimeoutError                         raise at once: the caller's deadline passed
+QuotaExceededError scope="daily"/"runs"        raise at once, whatever the budget: the allowance is spent
+(``.spent``: 0s left and a zero or no wait,    until it resets (retrying only burns requests); the session
+a zero or negative wait, "runnning out of      fills ``retry_after`` / ``resets_at`` from the quota API
+daily", the runs limit)                        when it knows them
 QuotaExceededError scope="user"                wait the parsed retry-after if it fits in ``max_wait`` (same
-                                               Space: quota is per user across all ZeroGPU Spaces), else raise
-QuotaExceededError scope="runs"/"pending"      back off (exponential) within ``max_wait``; no switching
+                                               Space: quota is per user across all ZeroGPU Spaces), else
+                                               raise; raise when the text had no wait
+QuotaExceededError scope="pending"             back off (exponential) within ``max_wait``; no switching
 QuotaExceededError scope="space",              the Space cools down; switch to the next mirror at once;
 NoGPUAvailableError, SpaceBusyError            when every mirror is cooling, back off until the first is free
-(queue full, 429, connection dropped)
+(queue full, 429, connection dropped)          (never a storm of immediate retries)
 SpaceUnavailableError (paused, broken,         the Space cools down for longer; switch to a mirror; raise
 building or waking past the deadline)          when none is left
 expired ZeroGPU token                          fetch a new one and retry at once
@@ -27,7 +35,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import (
+    ExpiredProxyToken,
     GenerationTimeoutError,
+    GPUTaskAbortedError,
     InvalidInputError,
     JanusfluxError,
     QuotaExceededError,
@@ -35,7 +45,6 @@ from .errors import (
     SpaceBusyError,
     SpaceUnavailableError,
 )
-from .zerogpu import ExpiredProxyToken
 
 MAX_ATTEMPTS = 6
 BACKOFF_INITIAL = 1.0
@@ -59,25 +68,33 @@ def backoff(attempt: int) -> float:
     return min(BACKOFF_MAX, BACKOFF_INITIAL * (2 ** max(0, attempt - 1)))
 
 
-def decide(error: BaseException, attempt: int, wait_budget: float, *, fresh_retry_used: bool = False) -> Decision:
-    """The policy as a pure function of the error, the attempt number (1-based), the wait budget left and whether
-    this call already had its one immediate retry after gradio_client ended a job early."""
+def decide(error: BaseException, attempt: int, wait_budget: float, *, fresh_retry_used: bool = False,
+           abort_retry_used: bool = False) -> Decision:
+    """The policy as a pure function of the error, the attempt number (1-based), the wait budget left, whether this
+    call already had its one immediate retry after gradio_client ended a job early (``fresh_retry_used``) and its one
+    retry after "GPU task aborted" (``abort_retry_used``)."""
     if isinstance(error, ExpiredProxyToken):
         return Decision("wait", reason="expired ZeroGPU token", refresh_jwt=True)
     if isinstance(error, SpaceBusyError) and (
             error.reason == "sibling cancelled" or (error.reason == "stream closed" and not fresh_retry_used)):
         return Decision("wait", reason="restart on a fresh client")
+    if isinstance(error, GPUTaskAbortedError) and not abort_retry_used:
+        return Decision("switch", cooldown=COOLDOWN, reason="GPU task aborted: retry once")
     if isinstance(error, (InvalidInputError, SpaceAppError, GenerationTimeoutError)):
         return Decision("raise", reason="not retryable")
     if isinstance(error, QuotaExceededError):
+        if error.spent:
+            return Decision("raise", reason=f"ZeroGPU allowance spent ({error.scope}) until it resets")
         if error.scope == "user":
-            if error.retry_after is not None and error.retry_after <= wait_budget:
+            if error.retry_after is None:
+                return Decision("raise", reason="ZeroGPU quota: no retry-after")
+            if error.retry_after <= wait_budget:
                 return Decision("wait", seconds=error.retry_after + 0.05, reason="ZeroGPU quota: retry-after")
             return Decision("raise", reason="ZeroGPU quota: retry-after beyond max_wait")
-        if error.scope in ("runs", "pending"):
+        if error.scope == "pending":
             seconds = backoff(attempt)
             if seconds <= wait_budget:
-                return Decision("wait", seconds=seconds, reason=f"ZeroGPU {error.scope} limit")
+                return Decision("wait", seconds=seconds, reason="ZeroGPU pending limit")
             return Decision("raise", reason="backoff beyond max_wait")
         return Decision("switch", cooldown=COOLDOWN, reason="Space GPU limit")
     if isinstance(error, SpaceUnavailableError):
