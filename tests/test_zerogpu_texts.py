@@ -4,7 +4,7 @@ The corpus is generated from the templates of each generation with varied number
 none), gpu names, suffixes, HTML links, titles and line breaks at random token boundaries (and inside words), from a
 fixed seed. Each case states the exact exception type and fields expected; the Space's original text must be kept on
 the exception and its ``str()`` must be plain readable text. Pure: no server. ``corpus_counts()`` gives the numbers
-quoted in tests/RELIABILITY.md ("ZeroGPU generations").
+quoted in tests/RELIABILITY.md ("ZeroGPU generations"); ``python tests/test_zerogpu_texts.py`` prints them.
 """
 
 from __future__ import annotations
@@ -180,19 +180,19 @@ def gen_other(rng: random.Random) -> Iterator[Case]:
     examples = "Try re-running outside of examples if it happened after clicking one"
     for msg in variants(f"Space app has reached its GPU limit. {examples}", rng):
         for title in ANY_QUOTA_TITLE:
-            yield Case("other", title, msg, QuotaExceededError,
+            yield Case("non-quota", title, msg, QuotaExceededError,
                        {"scope": "space", "retry_after": None, "spent": False})
     for requested in ("120", "180"):
         for suffix in ("", f"Subscribe to Hugging Face PRO to allow GPU tasks up to 40 min - {PRO_URL}"):
             text = f"The requested GPU duration ({requested}s) is larger than the maximum allowed{suffix}"
             for msg in variants(text, rng):
                 for title in ("ZeroGPU illegal duration", *ANY_QUOTA_TITLE):
-                    yield Case("other", title, msg, IllegalDurationError, {"requested": float(requested)})
+                    yield Case("non-quota", title, msg, IllegalDurationError, {"requested": float(requested)})
     pending = ("You have too many ZeroGPU credits allocated to running tasks. "
                "Try again once some of those tasks have completed.")
     for msg in variants(pending, rng):
         for title in ("ZeroGPU pending credits exceeded", *UNTITLED):
-            yield Case("other", title, msg, QuotaExceededError,
+            yield Case("non-quota", title, msg, QuotaExceededError,
                        {"scope": "pending", "retry_after": None, "spent": False})
     timeouts = [f"No GPU was available after 60s. {examples}",
                 f"No GPU was available after 60s. {HTML_LINK}Create a free account</a> to get a higher priority in "
@@ -201,30 +201,30 @@ def gen_other(rng: random.Random) -> Iterator[Case]:
     for text in timeouts:
         for msg in variants(text, rng):
             for title in ("ZeroGPU queue timeout", *ANY_QUOTA_TITLE):
-                yield Case("other", title, msg, NoGPUAvailableError, {"reason": "queue timeout"})
+                yield Case("non-quota", title, msg, NoGPUAvailableError, {"reason": "queue timeout"})
     for title in ("ZeroGPU client error", *UNTITLED):
-        yield Case("other", title, "No GPU was available", NoGPUAvailableError, {"reason": "no gpu"})
-    yield Case("other", "ZeroGPU queue timeout", "No GPU was available", NoGPUAvailableError,
+        yield Case("non-quota", title, "No GPU was available", NoGPUAvailableError, {"reason": "no gpu"})
+    yield Case("non-quota", "ZeroGPU queue timeout", "No GPU was available", NoGPUAvailableError,
                {"reason": "queue timeout"})  # the specific title decides
     for title in ("ZeroGPU client error", *UNTITLED):
-        yield Case("other", title, "Expired ZeroGPU proxy token", ExpiredProxyToken, {"reason": "expired token"})
+        yield Case("non-quota", title, "Expired ZeroGPU proxy token", ExpiredProxyToken, {"reason": "expired token"})
     for title in ("ZeroGPU worker error", *UNTITLED):
-        yield Case("other", title, "GPU task aborted", GPUTaskAbortedError,
+        yield Case("non-quota", title, "GPU task aborted", GPUTaskAbortedError,
                    {"title": title if title != "" else None})
     for name in ("AttributeError", "RuntimeError", "torch.OutOfMemoryError", "CUDA error"):
-        yield Case("other", "ZeroGPU worker error", name, SpaceAppError, {"title": "ZeroGPU worker error"})
-    yield Case("other", "ZeroGPU illegal duration", "something new", IllegalDurationError,
+        yield Case("non-quota", "ZeroGPU worker error", name, SpaceAppError, {"title": "ZeroGPU worker error"})
+    yield Case("non-quota", "ZeroGPU illegal duration", "something new", IllegalDurationError,
                {"requested": None, "title": "ZeroGPU illegal duration"})  # the specific title decides
-    yield Case("other", "ZeroGPU pending credits exceeded", "something new", QuotaExceededError, {"scope": "pending"})
+    yield Case("non-quota", "ZeroGPU pending credits exceeded", "something new", QuotaExceededError, {"scope": "pending"})
     # the Space's own errors, some mentioning quotas or GPUs, stay app errors
     for title, text in [("Error", "CUDA out of memory. Tried to allocate 2.00 GiB"), (None, "Invalid prompt"),
                         ("Error", "Your prompt exceeds the token quota of the text encoder"),
                         ("Error", "GPU not found"), ("Invalid size", "width must be a multiple of 32")]:
-        yield Case("other", title, text, SpaceAppError, {"title": title if title else None})
+        yield Case("non-quota", title, text, SpaceAppError, {"title": title if title else None})
 
 
 GENERATORS = {"2024-early": gen_2024_early, "2024-html": gen_2024_html, "2025-mid": gen_2025_mid,
-              "2025-2026": gen_2025_2026, "other": gen_other}
+              "2025-2026": gen_2025_2026, "non-quota": gen_other}
 
 
 def corpus() -> list[Case]:
@@ -348,3 +348,12 @@ def test_existing_rows_keep_their_outcomes() -> None:
     assert decide(space, 1, wait_budget=0).action == "switch"
     expired = classify("ZeroGPU client error", "Expired ZeroGPU proxy token", space_id=None, endpoint=None)
     assert decide(expired, 1, 0).refresh_jwt
+
+
+if __name__ == "__main__":  # the counts quoted in tests/RELIABILITY.md
+    for generation, kinds in corpus_counts().items():
+        print(f"{generation}: {sum(kinds.values())}  " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+    print(f"total: {len(CORPUS)}; spent allowance: {sum(1 for c in CORPUS if c.fields.get('spent'))}; "
+          f"with a retry-after: {sum(1 for c in CORPUS if c.fields.get('retry_after'))}; "
+          f"with line breaks: {sum(1 for c in CORPUS if chr(10) in c.message)}; "
+          f"with HTML: {sum(1 for c in CORPUS if '<a' in c.message)}")
