@@ -106,8 +106,8 @@ _TIMEDELTA = re.compile(r"(?:(-?\d+)days?,)?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 
 def plain(message: str) -> str:
-    """The readable text: entities decoded, tags dropped, whitespace (line breaks included) collapsed."""
-    return _SPACE.sub(" ", _TAG.sub("", _BR.sub(" ", html.unescape(message)))).strip()
+    """The readable text: tags dropped, then entities decoded, whitespace (line breaks included) collapsed."""
+    return _SPACE.sub(" ", html.unescape(_TAG.sub("", _BR.sub(" ", message)))).strip()
 
 
 def _squash(message: str) -> str:

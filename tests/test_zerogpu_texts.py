@@ -215,7 +215,8 @@ def gen_other(rng: random.Random) -> Iterator[Case]:
         yield Case("non-quota", "ZeroGPU worker error", name, SpaceAppError, {"title": "ZeroGPU worker error"})
     yield Case("non-quota", "ZeroGPU illegal duration", "something new", IllegalDurationError,
                {"requested": None, "title": "ZeroGPU illegal duration"})  # the specific title decides
-    yield Case("non-quota", "ZeroGPU pending credits exceeded", "something new", QuotaExceededError, {"scope": "pending"})
+    yield Case("non-quota", "ZeroGPU pending credits exceeded", "something new", QuotaExceededError,
+               {"scope": "pending"})
     # the Space's own errors, some mentioning quotas or GPUs, stay app errors
     for title, text in [("Error", "CUDA out of memory. Tried to allocate 2.00 GiB"), (None, "Invalid prompt"),
                         ("Error", "Your prompt exceeds the token quota of the text encoder"),
@@ -281,6 +282,11 @@ def test_str_is_plain_and_readable() -> None:
     assert str(err) == ("You have exceeded your GPU quota (60s requested vs. 42s left). "
                         "Create a free account to get more usage quota.")
     assert err.space_message == msg
+    entities = classify(None, "You have exceeded your GPU quota (60s requested vs.&nbsp;0s left).<br>Sign up &amp; "
+                        "retry in 1 day, 0:00:00", space_id=None, endpoint=None)
+    assert str(entities) == ("You have exceeded your GPU quota (60s requested vs. 0s left). "
+                             "Sign up & retry in 1 day, 0:00:00")
+    assert (entities.scope, entities.left, entities.retry_after) == ("user", 0.0, 86400.0)
 
 
 # --- policy on the new kinds ---------------------------------------------------------------------------------------
