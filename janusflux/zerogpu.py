@@ -16,10 +16,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from .errors import (
+    ExpiredProxyToken,
     NoGPUAvailableError,
     QuotaExceededError,
     SpaceAppError,
-    SpaceBusyError,
     SpaceError,
 )
 
@@ -44,10 +44,6 @@ def parse_wait(message: str) -> float | None:
 
 def _plain(message: str) -> str:
     return re.sub(r"\s+", " ", _TAGS.sub("", message)).strip()
-
-
-class ExpiredProxyToken(SpaceBusyError):
-    """The ZeroGPU token was refused as expired: fetch a new one and try again."""
 
 
 def classify(title: str | None, message: str, *, space_id: str | None, endpoint: str | None) -> SpaceError:
