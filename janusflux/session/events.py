@@ -61,12 +61,13 @@ def flush(st: FollowState) -> list[Event]:
 def _progress(event: Progress, st: FollowState) -> list[Event]:
     if st.preview is None or st.previewing is False:
         return [event]
-    out = flush(st)
-    if out and st.previews == 0 and (out[0].step or 0) >= 1:  # type: ignore[attr-defined]
-        st.previewing = False  # a whole step passed without an image: this model yields none
-        return [*out, event]
-    st.held = event
-    return out
+    held, st.held = st.held, event
+    if held is None:
+        return []
+    if st.previews == 0 and (held.step or 0) >= 1:  # a whole step passed without an image: this model yields none
+        st.previewing, st.held = False, None
+        return [held, event]
+    return [held]
 
 
 def _output(update: Any, st: FollowState) -> list[Event]:
@@ -78,9 +79,8 @@ def _output(update: Any, st: FollowState) -> list[Event]:
     st.previews += 1
     st.previewing = True
     image = st.preview(update.outputs)
-    held = flush(st)
+    held, st.held = st.held, None
     if image is None:
-        return held
-    step = held[0] if held else None
-    return [Preview(image=image, step=st.previews, total=step.total if isinstance(step, Progress) else st.steps,
-                    desc=step.desc if isinstance(step, Progress) else None, space_id=st.where)]
+        return [held] if held is not None else []
+    return [Preview(image=image, step=st.previews, total=held.total if held is not None else st.steps,
+                    desc=held.desc if held is not None else None, space_id=st.where)]

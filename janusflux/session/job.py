@@ -4,6 +4,7 @@ follow its updates into events (enforcing the deadline and cancellation), map er
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,8 +42,8 @@ class Job:
     pool: Pool
     ctx: Context
     emit: Emit
-    cancel: Any  # threading.Event: the caller cancelled
-    closing: Any  # threading.Event: the session is closing
+    cancel: threading.Event  # the caller cancelled
+    closing: threading.Event  # the session is closing
     deadline: float | None
 
     def run(self, conn: Conn) -> Result:
