@@ -11,7 +11,9 @@ The module-level functions use a default :class:`Session` created on first use (
 from __future__ import annotations
 
 import threading
-from typing import Any as _Any, AsyncIterator as _AsyncIterator, Iterator as _Iterator
+from typing import Any as _Any, AsyncIterator as _AsyncIterator, Iterator as _Iterator, cast as _cast
+
+from typing_extensions import Unpack as _Unpack
 
 from .errors import (
     GenerationTimeoutError,
@@ -21,12 +23,14 @@ from .errors import (
     JanusfluxError,
     NoGPUAvailableError,
     QuotaExceededError,
+    SessionClosedError,
     SpaceAppError,
     SpaceBusyError,
     SpaceError,
     SpaceUnavailableError,
     UnknownModelError,
 )
+from .params import GenerateParams
 from .models import ModelSpec, Range, get_model, list_models, register_model, unregister_model
 from .results import (
     Done,
@@ -54,6 +58,7 @@ __all__ = [
     "Event",
     "Fallback",
     "GPUTaskAbortedError",
+    "GenerateParams",
     "GenerationTimeoutError",
     "IllegalDurationError",
     "ImageList",
@@ -71,6 +76,7 @@ __all__ = [
     "Result",
     "Retry",
     "Session",
+    "SessionClosedError",
     "SpaceAppError",
     "SpaceBusyError",
     "SpaceError",
@@ -127,48 +133,36 @@ def close() -> None:
         old.close()
 
 
-def generate(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: _Any = None, image: _Any = None,
-             aspect_ratio: str | None = None, width: int | None = None, height: int | None = None,
-             seed: int | None = None, steps: int | None = None, guidance: float | None = None,
-             temperature: float | None = None, top_p: float | None = None, timeout: float | None = None,
-             max_wait: float | None = None) -> Result:
+def generate(model: str | ModelSpec = "flux", prompt: str | None = None, **params: _Unpack[GenerateParams]) -> Result:
     """Run ``model`` (an alias such as ``"flux"``, ``"flux-schnell"``, ``"janus-pro-7b"``) and return its result.
 
     Text-to-image models return an :class:`ImageResult` (Janus text-to-image: an :class:`ImageList` of 5); the vision
     chat model returns a :class:`TextResult`. ``prompt`` defaults to the trailing user ``messages``; ``image`` (path,
     URL, bytes or PIL image) is what Janus is asked about. Sizes are snapped to the Space's step; ``seed`` is drawn
     when absent and the seed used is reported. Invalid input raises :class:`InvalidInputError` before any request.
+    The parameters are those of :class:`GenerateParams`; a None value means "not given".
     """
-    return default_session().generate(model, prompt, **_params(locals()))
+    return default_session().generate(model, prompt, **_given(params))
 
 
-async def agenerate(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: _Any = None,
-                    image: _Any = None, aspect_ratio: str | None = None, width: int | None = None,
-                    height: int | None = None, seed: int | None = None, steps: int | None = None,
-                    guidance: float | None = None, temperature: float | None = None, top_p: float | None = None,
-                    timeout: float | None = None, max_wait: float | None = None) -> Result:
+async def agenerate(model: str | ModelSpec = "flux", prompt: str | None = None,
+                    **params: _Unpack[GenerateParams]) -> Result:
     """Async :func:`generate`."""
-    return await default_session().agenerate(model, prompt, **_params(locals()))
+    return await default_session().agenerate(model, prompt, **_given(params))
 
 
-def stream(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: _Any = None, image: _Any = None,
-           aspect_ratio: str | None = None, width: int | None = None, height: int | None = None,
-           seed: int | None = None, steps: int | None = None, guidance: float | None = None,
-           temperature: float | None = None, top_p: float | None = None, timeout: float | None = None,
-           max_wait: float | None = None) -> _Iterator[Event]:
+def stream(model: str | ModelSpec = "flux", prompt: str | None = None,
+           **params: _Unpack[GenerateParams]) -> _Iterator[Event]:
     """:func:`generate` as a stream of events (queued, progress, previews, logs, waits, retries, fallbacks),
     ending with :class:`Done` whose ``result`` is the result."""
-    return default_session().stream(model, prompt, **_params(locals()))
+    return default_session().stream(model, prompt, **_given(params))
 
 
-def astream(model: str | ModelSpec = "flux", prompt: str | None = None, *, messages: _Any = None, image: _Any = None,
-            aspect_ratio: str | None = None, width: int | None = None, height: int | None = None,
-            seed: int | None = None, steps: int | None = None, guidance: float | None = None,
-            temperature: float | None = None, top_p: float | None = None, timeout: float | None = None,
-            max_wait: float | None = None) -> _AsyncIterator[Event]:
+def astream(model: str | ModelSpec = "flux", prompt: str | None = None,
+            **params: _Unpack[GenerateParams]) -> _AsyncIterator[Event]:
     """Async :func:`stream`."""
-    return default_session().astream(model, prompt, **_params(locals()))
+    return default_session().astream(model, prompt, **_given(params))
 
 
-def _params(scope: dict[str, _Any]) -> dict[str, _Any]:
-    return {k: v for k, v in scope.items() if k not in ("model", "prompt") and v is not None}
+def _given(params: GenerateParams) -> GenerateParams:
+    return _cast(GenerateParams, {k: v for k, v in params.items() if v is not None})

@@ -39,7 +39,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from . import policy
 from .errors import InvalidInputError, JanusfluxError, QuotaExceededError
+from .params import IMAGE_SETTINGS
 
 __all__ = [
     "BatchItem",
@@ -57,12 +59,12 @@ __all__ = [
 
 log = logging.getLogger("janusflux.batch")
 
-PARAMS = ("seed", "aspect_ratio", "width", "height", "steps", "guidance")
+PARAMS = IMAGE_SETTINGS
 FIELDS = ("prompt", "model", "id") + PARAMS
 _INTS = ("seed", "width", "height", "steps")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_PAUSES_PER_ITEM = 10
-BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+MAX_BACKOFFS_PER_ITEM = 6  # runs/pending limits: policy.backoff 1, 2, 4, 8, 16, 30 s
 
 
 # -- items -----------------------------------------------------------------------------------------------------------
@@ -450,21 +452,21 @@ class _Runner:
                 return
             except QuotaExceededError as e:
                 text = f"{type(e).__name__}: {e}"
+                # the pacing is the session's policy, with the batch's own wait budget and pause count
+                d = policy.decide(e, pauses + 1, self.max_wait)
                 if e.scope == "user" and e.retry_after is not None:
-                    if e.retry_after <= self.max_wait and pauses < MAX_PAUSES_PER_ITEM:
+                    if d.action == "wait" and pauses < MAX_PAUSES_PER_ITEM:
                         pauses += 1
-                        self.pause(e.retry_after + 0.1, "ZeroGPU quota exhausted: waiting for the retry-after")
+                        self.pause(d.seconds, "ZeroGPU quota exhausted: waiting for the retry-after")
                         continue
                     self.fail(item, text, type(e).__name__, started)
                     self.stopped_by = e  # every other item would hit the same wall: stop, resume later
                     self.stop.set()
                     return
-                if e.scope in ("runs", "pending") and pauses < len(BACKOFF):
-                    seconds = BACKOFF[pauses]
+                if d.action == "wait" and pauses < MAX_BACKOFFS_PER_ITEM:
                     pauses += 1
-                    if seconds <= self.max_wait:
-                        self.pause(seconds, f"ZeroGPU {e.scope} limit")
-                        continue
+                    self.pause(d.seconds, d.reason)
+                    continue
                 self.fail(item, text, type(e).__name__, started)
                 return
             except JanusfluxError as e:

@@ -4,11 +4,16 @@ Every error janusflux raises derives from :class:`JanusfluxError`::
 
     JanusfluxError
     ├── InvalidInputError (ValueError)        bad argument, raised before any request; .param names it
-    │   └── UnknownModelError (KeyError)      alias not in the registry; .suggestions lists close matches
+    │   ├── UnknownModelError (KeyError)      alias not in the registry; .suggestions lists close matches
+    │   └── SessionClosedError                a call on a closed session (.param is "session")
+    ├── ResultError (ValueError)              a result object built without an image to point at
+    ├── ResultGoneError (FileNotFoundError)   a result's image can no longer be read or downloaded
     └── SpaceError                            anything a Space answered; .space_id and .endpoint
         ├── SpaceUnavailableError             paused, broken, or still building/waking past the deadline; .stage
         ├── SpaceBusyError                    queue full, 429, connection dropped: another mirror may help
-        │   └── NoGPUAvailableError           ZeroGPU queue timeout / no GPU free
+        │   ├── NoGPUAvailableError           ZeroGPU queue timeout / no GPU free
+        │   ├── ExpiredProxyToken             the ZeroGPU token was refused as expired (fetch a new one)
+        │   └── StalledJobError               a cancelled sibling job stalled this job's event stream
         ├── QuotaExceededError                ZeroGPU quota; .scope, .requested, .left, .retry_after, .resets_at,
         │                                     .spent (scope "daily" or "runs": nothing to wait for in this call)
         ├── SpaceAppError                     the Space's own error (worker error, app error); .title
@@ -35,10 +40,15 @@ __all__ = [
     "JanusfluxError",
     "NoGPUAvailableError",
     "QuotaExceededError",
+    "ResultError",
+    "ResultGoneError",
+    "SessionClosedError",
     "SpaceAppError",
     "SpaceBusyError",
     "SpaceError",
     "SpaceUnavailableError",
+    "StalledJobError",
+    "ExpiredProxyToken",
     "UnknownModelError",
 ]
 
@@ -68,6 +78,21 @@ class UnknownModelError(InvalidInputError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message otherwise
         return f"{self.param}: {self.message}"
+
+
+class SessionClosedError(InvalidInputError):
+    """The session was closed; open a new one. (An InvalidInputError naming ``session``, as before.)"""
+
+    def __init__(self) -> None:
+        super().__init__("session", "this session is closed")
+
+
+class ResultError(JanusfluxError, ValueError):
+    """A result object was built wrongly (an ImageResult needs a url or a path)."""
+
+
+class ResultGoneError(JanusfluxError, FileNotFoundError):
+    """A result's image is no longer available (its file was removed, or its URL no longer answers)."""
 
 
 class SpaceError(JanusfluxError):
@@ -106,6 +131,10 @@ class NoGPUAvailableError(SpaceBusyError):
 
 class ExpiredProxyToken(SpaceBusyError):
     """The ZeroGPU token was refused as expired: fetch a new one and try again."""
+
+
+class StalledJobError(SpaceBusyError):
+    """This job's event stream was stalled by a cancelled sibling: restart it on a fresh client."""
 
 
 QuotaScope = Literal["user", "daily", "runs", "space", "pending"]

@@ -21,7 +21,7 @@ QuotaExceededError scope="space",              the Space cools down; switch to t
 NoGPUAvailableError, SpaceBusyError            when every mirror is cooling, back off until the first is free
 (queue full, 429, connection dropped)          (never a storm of immediate retries)
 SpaceUnavailableError (paused, broken,         the Space cools down for longer; switch to a mirror; raise
-building or waking past the deadline)          when none is left
+building or waking past the deadline)          when none is left (every other Space is cooling down)
 expired ZeroGPU token                          fetch a new one and retry at once
 a job gradio_client ended early ("stream       retry at once on a fresh client (once for "stream closed",
 closed"), or stalled by a cancelled sibling    then as a dropped connection: switch)
@@ -59,20 +59,32 @@ class Decision:
 
     action: str  # "raise" | "wait" | "switch"
     seconds: float = 0.0
-    cooldown: float = 0.0
+    cooldown: float = 0.0  # seconds the Space just tried is skipped from now on
     reason: str = ""
     refresh_jwt: bool = False  # drop the cached ZeroGPU token before the next attempt
 
 
 def backoff(attempt: int) -> float:
-    return min(BACKOFF_MAX, BACKOFF_INITIAL * (2 ** max(0, attempt - 1)))
+    return min(BACKOFF_MAX, BACKOFF_INITIAL * 2.0 ** max(0, attempt - 1))
+
+
+def pause(decision: Decision, attempt: int, until_free: float, wait_budget: float) -> float:
+    """Seconds to sleep before the next attempt: the decision's wait; for a switch, nothing while another Space is
+    free, else until the first one is (at most the backoff); never more than the wait budget left."""
+    seconds = decision.seconds
+    if decision.action == "switch":
+        seconds = until_free
+        if seconds > 0:
+            seconds = min(seconds, backoff(attempt))
+    return min(seconds, wait_budget)
 
 
 def decide(error: BaseException, attempt: int, wait_budget: float, *, fresh_retry_used: bool = False,
-           abort_retry_used: bool = False) -> Decision:
+           abort_retry_used: bool = False, others_free: bool = True) -> Decision:
     """The policy as a pure function of the error, the attempt number (1-based), the wait budget left, whether this
-    call already had its one immediate retry after gradio_client ended a job early (``fresh_retry_used``) and its one
-    retry after "GPU task aborted" (``abort_retry_used``)."""
+    call already had its one immediate retry after gradio_client ended a job early (``fresh_retry_used``), its one
+    retry after "GPU task aborted" (``abort_retry_used``), and whether another of the model's Spaces is free (not
+    cooling down)."""
     if isinstance(error, ExpiredProxyToken):
         return Decision("wait", reason="expired ZeroGPU token", refresh_jwt=True)
     if isinstance(error, SpaceBusyError) and (
@@ -98,6 +110,8 @@ def decide(error: BaseException, attempt: int, wait_budget: float, *, fresh_retr
             return Decision("raise", reason="backoff beyond max_wait")
         return Decision("switch", cooldown=COOLDOWN, reason="Space GPU limit")
     if isinstance(error, SpaceUnavailableError):
+        if not others_free:  # the Space still cools down, but waiting for it would not help this call
+            return Decision("raise", cooldown=UNAVAILABLE_COOLDOWN, reason="no other Space to try")
         return Decision("switch", cooldown=UNAVAILABLE_COOLDOWN, reason=f"Space unavailable ({error.stage})")
     if isinstance(error, SpaceBusyError):
         return Decision("switch", cooldown=COOLDOWN, reason=error.reason)

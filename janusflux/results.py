@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Union
 
+from .errors import ResultError, ResultGoneError
+
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
@@ -78,7 +80,7 @@ class ImageResult:
         cache_dir: str | None = None,
     ) -> None:
         if url is None and path is None:
-            raise ValueError("an ImageResult needs a url or a path")
+            raise ResultError("an ImageResult needs a url or a path")
         self.url = url
         self._path = path
         self._fetch = fetch
@@ -105,7 +107,7 @@ class ImageResult:
                 elif self.url is not None and self._fetch is not None:
                     self._data = self._fetch(self.url)
                 else:
-                    raise FileNotFoundError(f"image is no longer available: {self.url or self._path}")
+                    raise ResultGoneError(f"image is no longer available: {self.url or self._path}")
             return self._data
 
     @property
@@ -271,12 +273,12 @@ class Progress(Event):
 
 
 @dataclass
-class Preview(Event):
-    """An intermediate image (FLUX.1-dev yields one per step)."""
+class Preview(Progress):
+    """A step of the model with its intermediate image (FLUX.1-dev yields one per step). It is the step's only
+    event: a :class:`Progress` (``step``/``total``/``desc``) that also carries ``image``."""
 
     image: ImageResult | None = None
-    step: int | None = None
-    type: Literal["preview"] = field(default="preview", init=False)
+    type: Literal["preview"] = field(default="preview", init=False)  # type: ignore[assignment]
 
 
 @dataclass

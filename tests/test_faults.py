@@ -285,7 +285,6 @@ def test_gpu_task_aborted_retried_once_on_mirror(session, fleet):
     assert result.space_id == DEV_MIRROR
 
 
-@pytest.mark.xfail(strict=True, reason="needs session.py to pass policy.decide(abort_retry_used=...) (issue 12)")
 def test_gpu_task_aborted_twice_raises(session, fleet):
     """"GPU task aborted" on every mirror -> one retry (on the mirror), then exactly one GPUTaskAbortedError (a
     SpaceAppError) with the title and text, the AppError chained; two joins, not a storm."""

@@ -99,6 +99,7 @@ from ..results import (
     Waiting,
     Waking,
 )
+from ..params import ACCEPTED
 from ..session import Session
 
 __all__ = ["G4F", "Chunk", "FluxDev", "ImagePreview", "ImageResponse", "Reasoning", "ResponseType"]
@@ -109,7 +110,9 @@ log = logging.getLogger("janusflux.compat")
 UNSET_UUID = "[object Object]"
 
 _IGNORED_KWARGS = frozenset({"stream", "return_conversation", "conversation", "web_search", "download_media"})
-_PASSED_KWARGS = frozenset({"steps", "guidance", "temperature", "top_p", "image", "timeout", "max_wait"})
+# generate()'s parameters that create_async_generator does not spell out itself (nor takes as api_key/zerogpu_uuid)
+_PASSED_KWARGS = ACCEPTED - {"prompt", "messages", "aspect_ratio", "width", "height", "seed", "zerogpu_token",
+                             "zerogpu_uuid"}
 _RENAMED_KWARGS = {"num_inference_steps": "steps", "guidance_scale": "guidance"}
 
 

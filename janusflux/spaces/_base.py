@@ -8,10 +8,9 @@ from typing import Any, Callable, Mapping
 from ..errors import InvalidInputError, SpaceAppError
 from ..inputs import check_number, check_seed, unknown_params
 from ..models import ModelSpec
+from ..params import UNIFIED
 from ..results import ImageResult
 
-UNIFIED = ("prompt", "messages", "image", "aspect_ratio", "width", "height", "seed", "steps", "guidance",
-           "temperature", "top_p")
 
 
 @dataclass
@@ -30,7 +29,6 @@ class Prepared:
     spec: ModelSpec
     args: tuple[Any, ...]
     meta: dict[str, Any] = field(default_factory=dict)
-    temp_files: list[str] = field(default_factory=list)
     upload_paths: dict[int, str] = field(default_factory=dict)  # arg index -> local file to send with handle_file
 
 

@@ -1,6 +1,6 @@
 """Any text-to-image Space, mapped by parameter names from its API info (``register_model(alias, spaces=...)``).
 
-``bind(spec, api_info)`` picks the endpoint (the spec's api_name, else the first named endpoint with a prompt-like
+The adapter hook ``bind(spec, api_info)`` (the session calls it with the Space's API info before ``prepare``) picks the endpoint (the spec's api_name, else the first named endpoint with a prompt-like
 parameter), maps known parameter names onto unified ones and keeps the Space's defaults for the rest.
 """
 
@@ -11,7 +11,8 @@ from typing import Any, Mapping
 from ..errors import SpaceAppError
 from ..models import ModelSpec, Range
 from . import flux
-from ._base import Context, Prepared
+from ..inputs import prompt_from
+from ._base import Prepared
 
 _NAMES = {
     "prompt": "prompt", "text": "prompt", "input": "prompt", "caption": "prompt",
@@ -52,8 +53,13 @@ def bind(spec: ModelSpec, api_info: Mapping[str, Any]) -> ModelSpec:
                         defaults={**defaults, **spec.defaults})
 
 
-def prepare(spec: ModelSpec, params: Mapping[str, Any], ctx: Context | None = None) -> Prepared:
-    return flux.prepare(spec, params, ctx)
+def check(params: Mapping[str, Any]) -> None:
+    """What can be checked before the Space's API info is read (the sizes are checked once bound)."""
+    prompt_from(params.get("prompt"), params.get("messages"))
+
+
+def prepare(spec: ModelSpec, params: Mapping[str, Any]) -> Prepared:
+    return flux.prepare(spec, params)
 
 
 parse = flux.parse

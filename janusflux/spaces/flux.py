@@ -12,7 +12,7 @@ from ..results import ImageResult
 from ._base import Context, Prepared, check_known, constant, image_result, numeric
 
 
-def prepare(spec: ModelSpec, params: Mapping[str, Any], ctx: Context | None = None) -> Prepared:
+def prepare(spec: ModelSpec, params: Mapping[str, Any]) -> Prepared:
     check_known(spec, params)
     prompt = prompt_from(params.get("prompt"), params.get("messages"))
     size = resolve_size(spec, params.get("width"), params.get("height"), params.get("aspect_ratio"))

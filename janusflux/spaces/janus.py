@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any, Mapping
 
 from ..errors import SpaceAppError
-from ..inputs import blank_image_bytes, check_seed, fold_conversation, load_image, prompt_from, resolve_size
+from ..inputs import ImageInput, blank_image_bytes, check_seed, fold_conversation, prompt_from, resolve_size
 from ..models import ModelSpec
 from ..results import ImageList, TextResult
 from ._base import Context, Prepared, check_known, constant, image_result, numeric
@@ -19,21 +19,16 @@ from ._base import Context, Prepared, check_known, constant, image_result, numer
 CHAT_SEED = 42  # the Space's default seed for understanding
 
 
-def _chat_prepare(spec: ModelSpec, params: Mapping[str, Any], ctx: Context) -> Prepared:
+def _chat_prepare(spec: ModelSpec, params: Mapping[str, Any]) -> Prepared:
     check_known(spec, params)
     question = fold_conversation(params.get("prompt"), params.get("messages"))
     seed = check_seed(params["seed"]) if params.get("seed") is not None else CHAT_SEED
-    image = params.get("image")
-    if image is None:
-        img = load_image(blank_image_bytes(), ctx.tmpdir)
-    else:
-        img = load_image(image, ctx.tmpdir, fetch=ctx.fetch)
-    values = {"question": question, "seed": seed, "image": img.path,
+    image: ImageInput = params["image"]  # loaded by the session (the blank image when none was given)
+    values = {"question": question, "seed": seed, "image": image.path,
               "top_p": numeric(spec, params, "top_p"), "temperature": numeric(spec, params, "temperature")}
     args = tuple(constant(src) if src.startswith("=") else values[src] for _, src in spec.args)
     uploads = {i: values["image"] for i, (_, src) in enumerate(spec.args) if src == "image"}
-    return Prepared(spec, args, meta={"question": question, "seed": seed, "prompt": question},
-                    temp_files=[img.path] if img.temporary else [], upload_paths=uploads)
+    return Prepared(spec, args, meta={"question": question, "seed": seed, "prompt": question}, upload_paths=uploads)
 
 
 def _chat_parse(spec: ModelSpec, prepared: Prepared, output: Any, ctx: Context) -> TextResult:
@@ -46,7 +41,7 @@ def _chat_parse(spec: ModelSpec, prepared: Prepared, output: Any, ctx: Context) 
                       space_id=m.get("space_id"))
 
 
-def _image_prepare(spec: ModelSpec, params: Mapping[str, Any], ctx: Context | None = None) -> Prepared:
+def _image_prepare(spec: ModelSpec, params: Mapping[str, Any]) -> Prepared:
     check_known(spec, params)
     prompt = prompt_from(params.get("prompt"), params.get("messages"))
     size = resolve_size(spec, params.get("width"), params.get("height"), params.get("aspect_ratio"))
@@ -71,5 +66,6 @@ def _image_parse(spec: ModelSpec, prepared: Prepared, output: Any, ctx: Context)
     return images
 
 
-chat = SimpleNamespace(prepare=_chat_prepare, parse=_chat_parse, preview=None)
+# default_image: what the session loads as ``image`` when a chat gives none
+chat = SimpleNamespace(prepare=_chat_prepare, parse=_chat_parse, preview=None, default_image=blank_image_bytes)
 image = SimpleNamespace(prepare=_image_prepare, parse=_image_parse, preview=None)

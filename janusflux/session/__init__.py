@@ -1,0 +1,24 @@
+"""The session manager, one module per job (see ARCHITECTURE.md):
+
+======================  =====================================================================================
+``core``                :class:`Session`: configuration, ``generate``/``agenerate``/``stream``/``astream``, close
+``request``             validate once: a call checked and normalised into one ``Request``
+``loop``                the call loop: attempts over the Spaces, every decision from ``policy.decide``
+``job``                 one attempt: submit the job, follow it, map errors, parse the output
+``events``              a pure function from a gradio_client job update to janusflux events
+``errormap``            a pure mapping from gradio_client exceptions to janusflux errors
+``routing``             mirror choice (least busy first), cooldowns
+``pool``                one gradio_client Client per Space, retirement, shutdown
+``hub``                 Space resolution through the Hub, waking sleeping Spaces
+``credentials``         the HF token, its redaction, and which origins may receive it
+``http``                plain HTTP (Hub, result files) with the token only where allowed
+``zerogpu_headers``     the ZeroGPU headers of a call and the JWT fetch (cache: ``janusflux.zerogpu``)
+======================  =====================================================================================
+"""
+
+from __future__ import annotations
+
+from .core import Session
+from .credentials import redact
+
+__all__ = ["Session", "redact"]

@@ -1,0 +1,309 @@
+"""The Session: configuration, the public calls, and the parts it composes (see ARCHITECTURE.md).
+
+One :class:`Session` owns one ``gradio_client.Client`` per Space (created lazily, reused across calls and threads,
+closed with the session). A call is checked into a :class:`~janusflux.session.request.Request` in the caller's
+thread, then run by :func:`~janusflux.session.loop.run_call` in the caller's thread (``generate``) or in a worker
+thread of the session (``agenerate``, ``stream``, ``astream``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from typing_extensions import Self, Unpack
+
+from .. import policy
+from ..errors import InvalidInputError, SessionClosedError
+from ..inputs import check_timeout
+from ..models import ModelSpec
+from ..params import GenerateParams
+from ..results import Done, Event, Result
+from ..spaces import Context
+from ..zerogpu import JwtCache
+from .credentials import Credentials, Secret, check_token
+from .http import Http
+from .hub import Hub
+from .job import Job, set_timing
+from .loop import run_call
+from .pool import Conn, Pool, open_conn
+from .request import Request, build_request
+from .routing import Router
+from .zerogpu_headers import call_headers, fetch_jwt
+
+__all__ = ["Session"]
+
+CANCEL_GRACE = 2.0  # seconds a cancelled stream or task waits for its worker to cancel the job
+
+Emit = Callable[[Event], None]
+
+
+class Session:
+    """Owns Space clients and the policy. Use as a context manager, or call :meth:`close`.
+
+    Parameters (all optional):
+        token: HF token; None = ``HF_TOKEN`` or the saved login; False = never send one.
+        hf_endpoint: the Hub (default ``HF_ENDPOINT`` or https://huggingface.co); tokens may go there.
+        send_token_to: extra hosts allowed to receive the token (e.g. your own dedicated endpoint).
+        space_urls: ``{space_id: url}`` to serve a Space from another URL (a twin, a duplicate) without the Hub.
+        zerogpu: fetch and send ZeroGPU tokens (``x-zerogpu-token``/``x-zerogpu-uuid``) when a token is known.
+        zerogpu_token / zerogpu_uuid: use this ZeroGPU token and uuid instead of fetching one (a call may pass its own).
+        ip_token: an ``x-ip-token`` to pass through (inside a Gradio app gradio_client forwards it by itself).
+        max_wait: seconds the session may spend waiting (quota retry-after, backoff) per call.
+        timeout: default per-call deadline in seconds (None = none).
+        max_attempts: attempts per call across all Spaces.
+        wake_timeout: seconds to wait for a sleeping or starting Space.
+        max_workers: worker threads for async and streamed calls (bounds concurrency).
+        cache_dir: where downloaded result images go (default: a temp folder removed on close).
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | bool | None = None,
+        hf_endpoint: str | None = None,
+        send_token_to: Sequence[str] = (),
+        space_urls: Mapping[str, str] | None = None,
+        zerogpu: bool = True,
+        zerogpu_token: str | None = None,
+        zerogpu_uuid: str | None = None,
+        ip_token: str | None = None,
+        max_wait: float = 600.0,
+        timeout: float | None = None,
+        max_attempts: int = policy.MAX_ATTEMPTS,
+        wake_timeout: float = 300.0,
+        max_workers: int = 32,
+        cache_dir: str | None = None,
+    ) -> None:
+        self._credentials = Credentials(token, hf_endpoint, send_token_to)
+        self.zerogpu = zerogpu
+        self._zerogpu_token = check_token(zerogpu_token, "zerogpu_token")
+        if zerogpu_uuid is not None and not isinstance(zerogpu_uuid, str):
+            raise InvalidInputError("zerogpu_uuid", f"expected a str, got {type(zerogpu_uuid).__name__}")
+        self._zerogpu_uuid = zerogpu_uuid or uuid.uuid4().hex
+        self._ip_token = check_token(ip_token, "ip_token")
+        self.max_wait = check_timeout("max_wait", max_wait) or 0.0
+        self.timeout = check_timeout("timeout", timeout)
+        if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
+            raise InvalidInputError("max_attempts", f"expected an int >= 1, got {max_attempts!r}")
+        self.max_attempts = max_attempts
+        wake = check_timeout("wake_timeout", wake_timeout) or 0.0
+        if not isinstance(max_workers, int) or max_workers < 1:
+            raise InvalidInputError("max_workers", f"expected an int >= 1, got {max_workers!r}")
+        self._own_cache = cache_dir is None
+        self.cache_dir = cache_dir or tempfile.mkdtemp(prefix="janusflux-")
+        self._tmpdir = os.path.join(self.cache_dir, "inputs")
+        os.makedirs(self._tmpdir, exist_ok=True)
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio_client's own telemetry switch
+
+        self._closed = False
+        self._closing = threading.Event()
+        self._http = Http(self._credentials)
+        self._hub = Hub(self._credentials, self._http, space_urls, wake, self._closing)
+        self._pool = Pool()
+        self._router = Router()
+        self._jwt = JwtCache(lambda space_id: fetch_jwt(self._http, self.hf_endpoint, space_id))
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers,
+                                                               thread_name_prefix="janusflux")
+
+    # -- public API ------------------------------------------------------------------------------------------------
+    def generate(self, model: str | ModelSpec = "flux", prompt: str | None = None,
+                 **params: Unpack[GenerateParams]) -> Result:
+        """Run a model and return its result (see :func:`janusflux.generate` for the parameters)."""
+        return self._run(self._request(model, prompt, params), lambda e: None, threading.Event())
+
+    async def agenerate(self, model: str | ModelSpec = "flux", prompt: str | None = None,
+                        **params: Unpack[GenerateParams]) -> Result:
+        """Async :meth:`generate`. Cancelling the task cancels the job on the Space."""
+        cancel = threading.Event()
+        request = self._request(model, prompt, params)
+        ctx = contextvars.copy_context()
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._executor, ctx.run, self._run, request, lambda e: None, cancel)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            cancel.set()  # the worker cancels the job on the Space and retires its client
+            fut.add_done_callback(_consume)  # its CancelledError is expected: retrieve it so asyncio stays quiet
+            await asyncio.wait([fut], timeout=CANCEL_GRACE)
+            raise
+
+    def stream(self, model: str | ModelSpec = "flux", prompt: str | None = None,
+               **params: Unpack[GenerateParams]) -> Iterator[Event]:
+        """Yield progress events, ending with :class:`~janusflux.results.Done`. Bad input raises here, before the
+        iterator is returned. Closing the iterator early cancels the job."""
+        return self._stream(self._request(model, prompt, params))
+
+    def _stream(self, request: Request) -> Iterator[Event]:
+        q: queue.Queue[Any] = queue.Queue()
+        cancel = threading.Event()
+        ctx = contextvars.copy_context()
+        fut = self._executor.submit(ctx.run, self._produce, request, q.put, cancel)
+        try:
+            while True:
+                item = q.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, Done):
+                    return
+        finally:
+            if not fut.done():
+                cancel.set()
+                concurrent.futures.wait([fut], timeout=CANCEL_GRACE)
+
+    def astream(self, model: str | ModelSpec = "flux", prompt: str | None = None,
+                **params: Unpack[GenerateParams]) -> AsyncIterator[Event]:
+        """Async :meth:`stream` (``async for event in session.astream(...)``). Bad input raises here."""
+        return self._astream(self._request(model, prompt, params))
+
+    async def _astream(self, request: Request) -> AsyncIterator[Event]:
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue[Any] = asyncio.Queue()
+        cancel = threading.Event()
+        ctx = contextvars.copy_context()
+
+        def put(item: Any) -> None:
+            loop.call_soon_threadsafe(q.put_nowait, item)
+
+        fut = loop.run_in_executor(self._executor, ctx.run, self._produce, request, put, cancel)
+        try:
+            while True:
+                item = await q.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, Done):
+                    return
+        finally:
+            if not fut.done():
+                cancel.set()
+                await asyncio.wait([fut], timeout=CANCEL_GRACE)
+
+    def _produce(self, request: Request, put: Callable[[Any], None], cancel: threading.Event) -> None:
+        """A stream's worker: every event, then Done with the result, or the exception, handed to ``put``."""
+        try:
+            put(Done(result=self._run(request, put, cancel)))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            put(e)
+
+    def route(self, space: str, url: str) -> None:
+        """Serve ``space`` (a Space id) from ``url`` from now on (a twin, a duplicate, a dedicated endpoint)."""
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidInputError("url", f"expected an http(s) URL, got {url!r}")
+        self._hub.space_urls[space] = url.rstrip("/")
+        old = self._pool.get(space)
+        if old:
+            self._pool.discard(old)
+
+    def close(self) -> None:
+        """Close every client, stop the worker threads and remove the session's temp files."""
+        if self._closed:
+            return
+        self._closed = True
+        self._closing.set()  # running calls cancel their jobs and end
+        self._pool.close()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._http.close()
+        shutil.rmtree(self.cache_dir if self._own_cache else self._tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    def __repr__(self) -> str:
+        return (f"Session(hf_endpoint={self.hf_endpoint!r}, token={self._token!r}, token_source={self.token_source!r}, "
+                f"clients={len(self._conns)}, closed={self._closed})")
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Clients opened, Hub look-ups made and ZeroGPU tokens fetched by this session so far."""
+        return {"clients": self._pool.opened, "hub_calls": self._hub.calls, "jwt_fetches": self._jwt.fetches}
+
+    @property
+    def hf_endpoint(self) -> str:
+        return self._credentials.hf_endpoint
+
+    @property
+    def token_source(self) -> str:
+        return self._credentials.source
+
+    @property
+    def has_token(self) -> bool:
+        return self._credentials.token is not None
+
+    @property
+    def _token(self) -> Secret | None:
+        return self._credentials.token
+
+    @property
+    def _conns(self) -> dict[str, Conn]:
+        return self._pool.conns
+
+    def token_for(self, url: str) -> str | None:
+        """The token if ``url`` is a host that may receive it, else None."""
+        return self._credentials.token_for(url)
+
+    def is_token_host(self, url: str) -> bool:
+        """Whether ``url`` may receive the token (see :meth:`Credentials.is_token_host`)."""
+        return self._credentials.is_token_host(url)
+
+    # -- a call ----------------------------------------------------------------------------------------------------
+    def _request(self, model: str | ModelSpec, prompt: str | None, params: Mapping[str, Any]) -> Request:
+        if self._closed:
+            raise SessionClosedError()
+        return build_request(model, prompt, params, self._context())
+
+    def _run(self, request: Request, emit: Emit, cancel: threading.Event) -> Result:
+        timeout = request.timeout or self.timeout
+        deadline = time.monotonic() + timeout if timeout else None
+        started = time.monotonic()
+        job = Job(request.spec, request.params, request.prepared, lambda conn: self._headers(request, conn),
+                  self._pool, self._context(), emit, cancel, self._closing, deadline)
+        alternatives = len(request.spec.spaces) > 1
+
+        def attempt(key: str) -> Result:
+            def open_key() -> Conn:
+                url, space_id = self._hub.resolve(key, emit, deadline, alternatives, cancel)
+                return open_conn(key, url, space_id, self._credentials, self._http)
+
+            return job.run(self._pool.connect(key, open_key))
+
+        result = run_call(request.spec, attempt, router=self._router, pool=self._pool, jwt=self._jwt, emit=emit,
+                          cancel=cancel, closing=self._closing,
+                          max_wait=request.max_wait if request.max_wait is not None else self.max_wait,
+                          deadline=deadline, max_attempts=self.max_attempts)
+        set_timing(result, "total", time.monotonic() - started)
+        return result
+
+    def _headers(self, request: Request, conn: Conn) -> dict[str, str]:
+        token = request.zerogpu_token.reveal() if request.zerogpu_token else self._zerogpu_token
+        zerogpu = self.zerogpu or request.zerogpu_token is not None  # a call's own ZeroGPU token is always sent
+        return call_headers(conn.space_id, ip_token=self._ip_token, zerogpu=zerogpu, token=token,
+                            uuid=request.zerogpu_uuid or self._zerogpu_uuid, jwt=self._jwt if self.has_token else None)
+
+    def _context(self) -> Context:
+        return Context(fetch=self._http.fetch, tmpdir=self._tmpdir, cache_dir=self.cache_dir)
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
