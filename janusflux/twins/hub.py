@@ -164,7 +164,14 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
 
     @app.get("/api/agent-harnesses")
     def harnesses():
-        return []
+        # huggingface_hub 2.4 (utils/_detect_agent.py) reads an object and caches it under HF_HOME for a day. The
+        # twin knows no harness list; the two standard variables are the ones that module documents.
+        return {"standardEnvVars": ["AI_AGENT", "AGENT"], "harnesses": {}}
+
+    @app.api_route("/api/telemetry/{topic:path}", methods=["HEAD", "GET", "POST"])
+    def telemetry(topic: str):
+        # huggingface_hub's send_telemetry (used by gradio_client's Client) sends HEAD here; the twin keeps nothing.
+        return JSONResponse({})
 
     # --- control API ----------------------------------------------------------------------------------------------
     @app.post("/_twin/fault")
