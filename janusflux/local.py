@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from typing import Any, Iterator
 
 from .session import Session
@@ -37,8 +36,7 @@ def local_requested(flag: bool = False) -> bool:
 def local_fleet(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, **fleet_kwargs: Any) -> Iterator[Any]:
     """Start the twins (all Spaces and the Hub, free loopback ports) and stop them on exit. Yields the fleet.
 
-    Gradio prints a few lines while building the apps ("Will cache examples ..."): they go to stderr so that a
-    command's stdout holds only what the command prints.
+    The twins print nothing unless ``verbose=True`` is passed through ``fleet_kwargs``.
     """
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -47,13 +45,11 @@ def local_fleet(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, *
     except ImportError as e:  # pragma: no cover - only without the extra
         raise ImportError("the local twins need gradio: pip install 'janusflux[twins]'") from e
     fleet_kwargs.setdefault("port", 0)
-    with contextlib.redirect_stdout(sys.stderr):
-        fleet = start_twins(delay=delay, quota=quota, **fleet_kwargs)
+    fleet = start_twins(delay=delay, quota=quota, **fleet_kwargs)
     try:
         yield fleet
     finally:
-        with contextlib.redirect_stdout(sys.stderr):
-            fleet.stop()
+        fleet.stop()
 
 
 @contextlib.contextmanager

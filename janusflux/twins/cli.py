@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 
 from .state import FAMILIES
@@ -27,12 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker-error", metavar="TEXT", default=None, help='fail calls with "ZeroGPU worker error"')
     parser.add_argument("--drop-stream", action="store_true", help="cut the event stream mid-run")
     parser.add_argument("--slow", type=float, default=0.0, metavar="S", help="extra seconds per call")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="let gradio and the servers print (request log lines, example caching)")
     parser.add_argument("--stage", action="append", default=[], metavar="SPACE=STAGE",
                         help="start a Space in a stage (RUNNING, SLEEPING, BUILDING, PAUSED, RUNTIME_ERROR)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .fleet import start_twins
+    from .fleet import PortInUseError, start_twins
 
     faults = {k: v for k, v in {
         "queue_full": args.queue_full, "config_429": args.config_429, "worker_error": args.worker_error,
@@ -44,9 +47,13 @@ def run(args: argparse.Namespace) -> int:
         if not sep:
             raise SystemExit(f"--stage wants SPACE=STAGE, got {item!r}")
         stages.append((space, stage.upper()))
-    fleet = start_twins(args.spaces or None, host=args.host, port=args.port, quota=args.quota,
-                        quota_window=args.quota_window, duration_scale=args.duration_scale, delay=args.delay,
-                        concurrency=args.concurrency, faults=faults or None)
+    try:
+        fleet = start_twins(args.spaces or None, host=args.host, port=args.port, quota=args.quota,
+                            quota_window=args.quota_window, duration_scale=args.duration_scale, delay=args.delay,
+                            concurrency=args.concurrency, faults=faults or None, verbose=args.verbose)
+    except PortInUseError as e:
+        print(f"janusflux serve: {e.strerror}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     try:
         for space, stage in stages:

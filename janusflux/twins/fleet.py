@@ -8,6 +8,9 @@ P + 1 + i (whether or not the others run), so a fixed port gives fixed URLs; `po
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import io
 import json
 import logging
 import os
@@ -15,6 +18,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -22,7 +26,7 @@ import uvicorn
 from . import zerogpu
 from .state import SPECS, RecordedRequest, RequestLog, SpaceState, resolve_spaces
 
-__all__ = ["TwinFleet", "start_twins"]
+__all__ = ["PortInUseError", "TwinFleet", "start_twins"]
 
 _CONTROL_PREFIX = "/_twin"
 
@@ -107,17 +111,46 @@ async def _json(send: Any, status: int, body: dict, extra: list | None = None) -
     await send({"type": "http.response.body", "body": data})
 
 
+class PortInUseError(OSError):
+    """A fixed port a twin should listen on is taken; the message says which one and what to do."""
+
+    def __init__(self, host: str, port: int, role: str) -> None:
+        super().__init__(
+            errno.EADDRINUSE,
+            f"port {port} on {host} ({role}) is already in use, perhaps by another `janusflux serve`. Stop that "
+            f"process, or pick other ports with --port N (the Hub twin on N, the Space twins on N+1...N+5) or "
+            f"--port 0 (free ports, printed at start)")
+        self.host, self.port, self.role = host, port, role
+
+
+@contextlib.contextmanager
+def _quiet(verbose: bool) -> Iterator[None]:
+    """Swallow what gradio prints while building apps ("Will cache examples in ...") unless `verbose`."""
+    if verbose:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
 class _Server:
     """A uvicorn server on a socket we bind ourselves (so port 0 is known before start), run in a thread."""
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int, role: str, verbose: bool = False) -> None:
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
+        try:
+            self.sock.bind((host, port))
+        except OSError as e:
+            self.sock.close()
+            if e.errno == errno.EADDRINUSE:
+                raise PortInUseError(host, port, role) from None
+            raise
         self.port = self.sock.getsockname()[1]
         host_part = f"[{host}]" if ":" in host else host
         self.url = f"http://{host_part}:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(app, log_level="info" if verbose else "warning", lifespan="on",
+                                timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True,
@@ -155,7 +188,9 @@ class TwinFleet:
         concurrency: int | None = None,
         faults: dict[str, Any] | None = None,
         users: dict[str, dict] | None = None,
+        verbose: bool = False,
     ) -> None:
+        self.verbose = bool(verbose)
         self.space_ids = resolve_spaces(spaces)
         self.host, self.base_port = host, int(port)
         self.duration_scale, self.delay = float(duration_scale), float(delay)
@@ -171,27 +206,11 @@ class TwinFleet:
     def start(self) -> TwinFleet:
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
         os.environ.setdefault("GRADIO_EXAMPLES_CACHE", os.path.join(tempfile.gettempdir(), "janusflux-twins-cache"))
-        import gradio as gr
-
-        from .apps import Twin, build_app
-        from .hub import build_hub
-
         if self._initial_faults:
             self.set_fault(None, **self._initial_faults)
         try:
-            hub = _Server(TwinMiddleware(build_hub(self), "hub", self.log), self.host, self.base_port)
-            self._servers.append(hub)
-            self.hub_url = hub.url
-            for sid, st in self.states.items():
-                from fastapi import FastAPI
-
-                blocks = build_app(Twin(st, self.zero, self))
-                blocks.queue(default_concurrency_limit=None)
-                app = gr.mount_gradio_app(FastAPI(), blocks, path="")
-                port = self.base_port + 1 + st.spec.index if self.base_port else 0
-                server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port)
-                st.url = server.url
-                self._servers.append(server)
+            with _quiet(self.verbose):
+                self._build()
             self._stopped = False
             for s in self._servers:
                 s.start()
@@ -201,6 +220,28 @@ class TwinFleet:
             self.stop()
             raise
         return self
+
+    def _build(self) -> None:
+        """Bind every port and build every app (gradio imported here: starting is where its cost belongs)."""
+        import gradio as gr
+        from fastapi import FastAPI
+
+        from .apps import Twin, build_app
+        from .hub import build_hub
+
+        hub = _Server(TwinMiddleware(build_hub(self), "hub", self.log), self.host, self.base_port, "the Hub twin",
+                      self.verbose)
+        self._servers.append(hub)
+        self.hub_url = hub.url
+        for sid, st in self.states.items():
+            blocks = build_app(Twin(st, self.zero, self))
+            blocks.queue(default_concurrency_limit=None)
+            app = gr.mount_gradio_app(FastAPI(), blocks, path="")
+            port = self.base_port + 1 + st.spec.index if self.base_port else 0
+            server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port, f"the {sid} twin",
+                             self.verbose)
+            st.url = server.url
+            self._servers.append(server)
 
     def stop(self) -> None:
         """Stop every server and free its port. Safe to call twice."""
@@ -290,7 +331,8 @@ def start_twins(
     concurrency: int | None = None,
     faults: dict[str, Any] | None = None,
     users: dict[str, dict] | None = None,
+    verbose: bool = False,
 ) -> TwinFleet:
     """Start the Space twins (None = all; ids or family names) and the Hub twin; returns the running fleet."""
     return TwinFleet(spaces, host, port, quota, quota_window, duration_scale, delay, concurrency, faults,
-                     users).start()
+                     users, verbose).start()
