@@ -109,8 +109,9 @@ def _step(twin: Twin) -> None:
         time.sleep(twin.delay)
 
 
-# --- FLUX.1-dev ------------------------------------------------------------------------------------------------------
-def _flux_dev(twin: Twin) -> gr.Blocks:
+# --- FLUX.1-dev and FLUX.1-schnell ----------------------------------------------------------------------------------
+def _flux_dev_infer(twin: Twin) -> Any:
+    """FLUX.1-dev's `infer`: a generator that yields a preview per step, then the final image."""
     def infer(prompt, seed=42, randomize_seed=False, width=1024, height=1024, guidance_scale=3.5,
               num_inference_steps=28, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         with gpu_session(twin, request):
@@ -123,34 +124,11 @@ def _flux_dev(twin: Twin) -> gr.Blocks:
                 yield compute.flux_image(prompt, seed, width, height, steps, guidance_scale, step=i), seed
             yield compute.flux_image(prompt, seed, width, height, steps, guidance_scale), seed
 
-    with gr.Blocks() as demo:
-        with gr.Column():
-            gr.Markdown("# FLUX.1 [dev]")
-            with gr.Row():
-                prompt = gr.Text(label="Prompt", show_label=False, max_lines=1, placeholder="Enter your prompt",
-                                 container=False)
-                run_button = gr.Button("Run", scale=0)
-            result = gr.Image(label="Result", show_label=False)
-            with gr.Accordion("Advanced Settings", open=False):
-                seed = gr.Slider(label="Seed", minimum=0, maximum=MAX_SEED, step=1, value=0)
-                randomize_seed = gr.Checkbox(label="Randomize seed", value=True)
-                with gr.Row():
-                    width = gr.Slider(label="Width", minimum=256, maximum=MAX_IMAGE_SIZE, step=32, value=1024)
-                    height = gr.Slider(label="Height", minimum=256, maximum=MAX_IMAGE_SIZE, step=32, value=1024)
-                with gr.Row():
-                    guidance_scale = gr.Slider(label="Guidance Scale", minimum=1, maximum=15, step=0.1, value=3.5)
-                    num_inference_steps = gr.Slider(label="Number of inference steps", minimum=1, maximum=50,
-                                                    step=1, value=28)
-            gr.Examples(examples=FLUX_EXAMPLES, fn=infer, inputs=[prompt], outputs=[result, seed],
-                        cache_examples=True, cache_mode="lazy")
-        gr.on(triggers=[run_button.click, prompt.submit], fn=infer,
-              inputs=[prompt, seed, randomize_seed, width, height, guidance_scale, num_inference_steps],
-              outputs=[result, seed], concurrency_limit=None)
-    return demo
+    return infer
 
 
-# --- FLUX.1-schnell --------------------------------------------------------------------------------------------------
-def _flux_schnell(twin: Twin) -> gr.Blocks:
+def _flux_schnell_infer(twin: Twin) -> Any:
+    """FLUX.1-schnell's `infer`: a plain function (no guidance input, no previews)."""
     def infer(prompt, seed=42, randomize_seed=False, width=1024, height=1024, num_inference_steps=4,
               request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         with gpu_session(twin, request):
@@ -162,9 +140,14 @@ def _flux_schnell(twin: Twin) -> gr.Blocks:
                 progress((i + 1, steps), unit="it")
             return compute.flux_image(prompt, seed, width, height, steps, 0.0), seed
 
+    return infer
+
+
+def _flux(heading: str, infer: Any, default_steps: int, guidance: bool) -> gr.Blocks:
+    """The layout both FLUX.1 Spaces share; dev adds the guidance slider before the steps slider."""
     with gr.Blocks() as demo:
         with gr.Column():
-            gr.Markdown("# FLUX.1 [schnell]")
+            gr.Markdown(heading)
             with gr.Row():
                 prompt = gr.Text(label="Prompt", show_label=False, max_lines=1, placeholder="Enter your prompt",
                                  container=False)
@@ -177,14 +160,24 @@ def _flux_schnell(twin: Twin) -> gr.Blocks:
                     width = gr.Slider(label="Width", minimum=256, maximum=MAX_IMAGE_SIZE, step=32, value=1024)
                     height = gr.Slider(label="Height", minimum=256, maximum=MAX_IMAGE_SIZE, step=32, value=1024)
                 with gr.Row():
+                    extra = [gr.Slider(label="Guidance Scale", minimum=1, maximum=15, step=0.1, value=3.5)] \
+                        if guidance else []
                     num_inference_steps = gr.Slider(label="Number of inference steps", minimum=1, maximum=50,
-                                                    step=1, value=4)
+                                                    step=1, value=default_steps)
             gr.Examples(examples=FLUX_EXAMPLES, fn=infer, inputs=[prompt], outputs=[result, seed],
                         cache_examples=True, cache_mode="lazy")
         gr.on(triggers=[run_button.click, prompt.submit], fn=infer,
-              inputs=[prompt, seed, randomize_seed, width, height, num_inference_steps],
+              inputs=[prompt, seed, randomize_seed, width, height, *extra, num_inference_steps],
               outputs=[result, seed], concurrency_limit=None)
     return demo
+
+
+def _flux_dev(twin: Twin) -> gr.Blocks:
+    return _flux("# FLUX.1 [dev]", _flux_dev_infer(twin), default_steps=28, guidance=True)
+
+
+def _flux_schnell(twin: Twin) -> gr.Blocks:
+    return _flux("# FLUX.1 [schnell]", _flux_schnell_infer(twin), default_steps=4, guidance=False)
 
 
 # --- Janus-Pro-7B ----------------------------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ import argparse
 import signal
 import sys
 import threading
+from typing import Any
 
+from .options import TwinOptions
 from .state import FAMILIES
 
-__all__ = ["add_arguments", "main", "run"]
+__all__ = ["add_arguments", "main", "options_from", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start a Space in a stage (RUNNING, SLEEPING, BUILDING, PAUSED, RUNTIME_ERROR)")
 
 
+def options_from(args: argparse.Namespace, faults: dict[str, Any] | None) -> TwinOptions:
+    return TwinOptions(host=args.host, port=args.port, quota=args.quota, quota_window=args.quota_window,
+                       duration_scale=args.duration_scale, delay=args.delay, concurrency=args.concurrency,
+                       faults=faults, verbose=args.verbose)
+
+
 def run(args: argparse.Namespace) -> int:
     from .fleet import PortInUseError, start_twins
 
@@ -48,9 +56,7 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"--stage wants SPACE=STAGE, got {item!r}")
         stages.append((space, stage.upper()))
     try:
-        fleet = start_twins(args.spaces or None, host=args.host, port=args.port, quota=args.quota,
-                            quota_window=args.quota_window, duration_scale=args.duration_scale, delay=args.delay,
-                            concurrency=args.concurrency, faults=faults or None, verbose=args.verbose)
+        fleet = start_twins(args.spaces or None, options_from(args, faults or None))
     except PortInUseError as e:
         print(f"janusflux serve: {e.strerror}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ from typing import Any
 import uvicorn
 
 from . import zerogpu
+from .options import TwinOptions
 from .state import SPECS, RecordedRequest, RequestLog, SpaceState, resolve_spaces
 
 __all__ = ["PortInUseError", "TwinFleet", "start_twins"]
@@ -176,28 +177,18 @@ class _Server:
 class TwinFleet:
     """Running twins. Build it with `start_twins`; use it as a context manager or call `stop()`."""
 
-    def __init__(
-        self,
-        spaces: list[str] | tuple[str, ...] | str | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        quota: float = 300.0,
-        quota_window: float = 86400.0,
-        duration_scale: float = 1.0,
-        delay: float = 0.01,
-        concurrency: int | None = None,
-        faults: dict[str, Any] | None = None,
-        users: dict[str, dict] | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.verbose = bool(verbose)
+    def __init__(self, spaces: list[str] | tuple[str, ...] | str | None = None, options: TwinOptions | None = None,
+                 **fields: Any) -> None:
+        opts = (options or TwinOptions()).replace(**fields)
+        self.options = opts
+        self.verbose = opts.verbose
         self.space_ids = resolve_spaces(spaces)
-        self.host, self.base_port = host, int(port)
-        self.duration_scale, self.delay = float(duration_scale), float(delay)
-        self.zero = zerogpu.ZeroGPU(quota, quota_window, users)
+        self.host, self.base_port = opts.host, int(opts.port)
+        self.duration_scale, self.delay = float(opts.duration_scale), float(opts.delay)
+        self.zero = zerogpu.ZeroGPU(opts.quota, opts.quota_window, opts.users)
         self.log = RequestLog()
-        self.states = {sid: SpaceState(SPECS[sid], concurrency or 2) for sid in self.space_ids}
-        self._initial_faults = dict(faults or {})
+        self.states = {sid: SpaceState(SPECS[sid], opts.concurrency or 2) for sid in self.space_ids}
+        self._initial_faults = dict(opts.faults or {})
         self._servers: list[_Server] = []
         self._stopped = True
         self.hub_url = ""
@@ -320,19 +311,11 @@ class TwinFleet:
         }
 
 
-def start_twins(
-    spaces: list[str] | tuple[str, ...] | str | None = None,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    quota: float = 300.0,
-    quota_window: float = 86400.0,
-    duration_scale: float = 1.0,
-    delay: float = 0.01,
-    concurrency: int | None = None,
-    faults: dict[str, Any] | None = None,
-    users: dict[str, dict] | None = None,
-    verbose: bool = False,
-) -> TwinFleet:
-    """Start the Space twins (None = all; ids or family names) and the Hub twin; returns the running fleet."""
-    return TwinFleet(spaces, host, port, quota, quota_window, duration_scale, delay, concurrency, faults,
-                     users, verbose).start()
+def start_twins(spaces: list[str] | tuple[str, ...] | str | None = None, options: TwinOptions | None = None,
+                **fields: Any) -> TwinFleet:
+    """Start the Space twins (None = all; ids or family names) and the Hub twin; returns the running fleet.
+
+    Options come from `options` (a `TwinOptions`) with any of its fields overridden by keyword:
+    `start_twins(port=0, delay=0.0, quota=60)`.
+    """
+    return TwinFleet(spaces, options, **fields).start()
