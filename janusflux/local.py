@@ -25,7 +25,7 @@ __all__ = ["LOCAL_ENV", "local_fleet", "local_requested", "local_session", "twin
 
 LOCAL_ENV = "JANUSFLUX_LOCAL"
 DEFAULT_DELAY = 0.002  # seconds of pretend GPU time per step: a 28-step FLUX.1-dev call takes a few tenths
-DEFAULT_QUOTA = 1e9  # GPU seconds: the twins' quota never gets in the way unless asked to
+DEFAULT_QUOTA = 1_000_000.0  # GPU seconds per identity per day (twins' GENEROUS_QUOTA): no wall unless asked for
 
 
 def twin_token() -> str:
@@ -42,7 +42,9 @@ def local_requested(flag: bool = False) -> bool:
 def local_fleet(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, **fleet_kwargs: Any) -> Iterator[Any]:
     """Start the twins (all Spaces and the Hub, free loopback ports) and stop them on exit. Yields the fleet.
 
-    The twins print nothing unless ``verbose=True`` is passed through ``fleet_kwargs``.
+    The twins print nothing unless ``verbose=True`` is passed through ``fleet_kwargs``. They start with
+    ``janusflux.twins.options.NEWCOMER`` (production's hardware factor 1.5 and IP identity for anonymous callers,
+    a generous allowance); ``fleet_kwargs`` override any ``TwinOptions`` field.
     """
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -50,8 +52,10 @@ def local_fleet(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, *
         from .twins import start_twins
     except ImportError as e:  # pragma: no cover - only without the extra
         raise ImportError("the local twins need gradio: pip install 'janusflux[twins]'") from e
+    from .twins.options import NEWCOMER
+
     fleet_kwargs.setdefault("port", 0)
-    fleet = start_twins(delay=delay, quota=quota, **fleet_kwargs)
+    fleet = start_twins(options=NEWCOMER, delay=delay, quota=quota, **fleet_kwargs)
     try:
         yield fleet
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import io
 import json
@@ -25,7 +26,8 @@ import uvicorn
 
 from . import zerogpu
 from .options import TwinOptions
-from .state import SPECS, RecordedRequest, RequestLog, SpaceState, resolve_spaces
+from .state import SPECS, RecordedRequest, RequestLog, SpaceState, ZeroSettings, resolve_spaces
+from .wordings import DEFAULT_WORDING
 
 __all__ = ["PortInUseError", "TwinFleet", "start_twins"]
 
@@ -187,7 +189,8 @@ class TwinFleet:
         self.duration_scale, self.delay = float(opts.duration_scale), float(opts.delay)
         self.zero = zerogpu.ZeroGPU(opts.quota, opts.quota_window, opts.users)
         self.log = RequestLog()
-        self.states = {sid: SpaceState(SPECS[sid], opts.concurrency or 2) for sid in self.space_ids}
+        self.states = {sid: SpaceState(SPECS[sid], opts.concurrency or 2, _zero_settings(opts, sid))
+                       for sid in self.space_ids}
         self._initial_faults = dict(opts.faults or {})
         self._servers: list[_Server] = []
         self._stopped = True
@@ -226,7 +229,9 @@ class TwinFleet:
         self.hub_url = hub.url
         for sid, st in self.states.items():
             blocks = build_app(Twin(st, self.zero, self))
-            blocks.queue(default_concurrency_limit=None)
+            limited = self.options.queue_max_size is not None  # a real ZeroGPU Space: bounded queue and concurrency
+            blocks.queue(default_concurrency_limit=st.concurrency if limited else None,
+                         max_size=self.options.queue_max_size)
             app = gr.mount_gradio_app(FastAPI(), blocks, path="")
             port = self.base_port + 1 + st.spec.index if self.base_port else 0
             server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port, f"the {sid} twin",
@@ -276,6 +281,12 @@ class TwinFleet:
         for st in self._targets(space):
             st.faults.clear()
 
+    def set_zerogpu(self, space: str | None = None, **settings: Any) -> None:
+        """Change ZeroGPU settings (wording, hardware_factor, anonymous, waiting_toast) of one Space (id or family)
+        or, with None, of all; they stay until changed again. ValueError for unknown names or values."""
+        for st in self._targets(space):
+            st.zerogpu.update(**settings)
+
     def set_stage(self, space_id: str, stage: str, wake_after: float = 1.0) -> None:
         self.url(space_id)  # KeyError for unknown ids
         self.states[space_id].set_stage(stage, wake_after)
@@ -288,9 +299,10 @@ class TwinFleet:
         return self.zero.ledger.left(self.zero.identity_key(identity))
 
     def issue_token(self, space_id: str, user_token: str | None = None, ip: str = "127.0.0.1",
-                    lifetime: float = zerogpu.JWT_LIFETIME) -> str:
-        """A ZeroGPU JWT as the Hub twin's /jwt route issues it (negative lifetime: already expired)."""
-        return self.zero.issue_jwt(space_id, self.zero.users.lookup(user_token), ip, lifetime=lifetime)
+                    lifetime: float = zerogpu.JWT_LIFETIME, token_format: str | None = None) -> str:
+        """A ZeroGPU token as the Hub twin's /jwt route issues it (negative lifetime: already expired)."""
+        return self.zero.issue_jwt(space_id, self.zero.users.lookup(user_token), ip, lifetime=lifetime,
+                                   token_format=token_format or self.options.zerogpu_token_format)
 
     # --- request log ---------------------------------------------------------------------------------------------------
     @property
@@ -304,11 +316,23 @@ class TwinFleet:
         return {
             "hub": self.hub_url,
             "spaces": {sid: {"url": st.url, "stage": st.stage, "faults": st.faults.snapshot(),
+                             "zerogpu": dataclasses.asdict(st.zerogpu),
                              "concurrency": st.concurrency, "duration": st.spec.duration}
                        for sid, st in self.states.items()},
             "quota": self.zero.ledger.quota, "quota_window": self.zero.ledger.window,
             "duration_scale": self.duration_scale, "delay": self.delay,
         }
+
+
+def _zero_settings(opts: TwinOptions, space_id: str) -> ZeroSettings:
+    wording = opts.zerogpu_wording
+    if isinstance(wording, dict):
+        spec = SPECS[space_id]
+        wording = wording.get(space_id, wording.get(spec.family, DEFAULT_WORDING))
+    settings = ZeroSettings()
+    settings.update(wording=wording, hardware_factor=opts.hardware_factor, anonymous=opts.anonymous,
+                    waiting_toast=opts.waiting_toast)
+    return settings
 
 
 def start_twins(spaces: list[str] | tuple[str, ...] | str | None = None, options: TwinOptions | None = None,

@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = [
     "FAMILIES", "FAULT_KNOBS", "SECRET_HEADERS", "SPACE_IDS", "SPECS", "STAGES", "Faults", "RecordedRequest",
-    "Redacted", "RequestLog", "SpaceSpec", "SpaceState", "redact_headers", "resolve_spaces",
+    "Redacted", "RequestLog", "SpaceSpec", "SpaceState", "ZeroSettings", "redact_headers", "resolve_spaces",
 ]
 
 
@@ -54,6 +54,7 @@ FAULT_KNOBS: dict[str, Any] = {  # knob -> its "off" value
     "drop_stream": False,
     "slow": 0.0,
     "queue_timeout": False,
+    "daily_spent": False,
     "space_limit": False,
     "runs_limit": False,
     "illegal_duration": False,
@@ -127,11 +128,47 @@ class Faults:
             return {**self._values, "times": dict(self._left)}
 
 
-class SpaceState:
-    """One Space twin's stage, faults and GPU slots."""
+WAITING_TOASTS = ("gpu", "slot")
+ANONYMOUS_MODES = ("ip", "space")
 
-    def __init__(self, spec: SpaceSpec, concurrency: int) -> None:
+
+@dataclass
+class ZeroSettings:
+    """How one Space twin's ZeroGPU speaks and counts (changeable while it runs: `TwinFleet.set_zerogpu`).
+
+    wording: the `spaces` generation whose texts and titles errors carry (see `wordings.WORDINGS`).
+    hardware_factor: requested = duration x duration_scale x factor (0.51.3: 1.5 on RTX PRO 6000, 1.0 on H200).
+    anonymous: "ip" (an IP identity, as production gives API callers) or "space" (no identity at all).
+    waiting_toast: the toast while a call waits for a slot: "gpu" (`Waiting for a GPU to become available`) or
+    "slot" (`Waiting for a GPU slot on this Space`).
+    """
+
+    wording: str = "0.51"
+    hardware_factor: float = 1.0
+    anonymous: str = "space"
+    waiting_toast: str = "gpu"
+
+    def update(self, **settings: Any) -> None:
+        from .wordings import WORDINGS
+
+        unknown = set(settings) - set(self.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"Unknown ZeroGPU setting(s) {sorted(unknown)}; valid: {sorted(self.__dataclass_fields__)}")
+        for name, allowed in (("wording", WORDINGS), ("anonymous", ANONYMOUS_MODES), ("waiting_toast", WAITING_TOASTS)):
+            if name in settings and settings[name] not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {settings[name]!r}")
+        if "hardware_factor" in settings and not float(settings["hardware_factor"]) > 0:
+            raise ValueError(f"hardware_factor must be > 0, got {settings['hardware_factor']!r}")
+        for k, v in settings.items():
+            setattr(self, k, float(v) if k == "hardware_factor" else v)
+
+
+class SpaceState:
+    """One Space twin's stage, faults, ZeroGPU settings and GPU slots."""
+
+    def __init__(self, spec: SpaceSpec, concurrency: int, zerogpu: ZeroSettings | None = None) -> None:
         self.spec = spec
+        self.zerogpu = zerogpu or ZeroSettings()
         self.faults = Faults()
         self.concurrency = concurrency
         self.slots = threading.BoundedSemaphore(concurrency)
