@@ -10,12 +10,12 @@ import re
 import pytest
 
 pytest.importorskip("gradio")
-from gradio_client import Client  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from twins_helpers import raw_call
 
-from janusflux.twins import start_twins  # noqa: E402
-from janusflux.twins.state import ZeroSettings  # noqa: E402
-from twins_helpers import raw_call  # noqa: E402
+from janusflux.twins import start_twins
+from janusflux.twins.state import ZeroSettings
 
 pytestmark = pytest.mark.live
 
@@ -128,6 +128,7 @@ def test_spent_daily_allowance(fleet, wording, expected):
     fleet.set_zerogpu(SCHNELL, wording=wording)
     fleet.set_fault(SCHNELL, daily_spent=True, times=1)
     title, message = refusal(fleet)
+    assert title == ("Error" if wording == "2024" else "ZeroGPU quota exceeded")
     assert message.startswith(expected), message
 
 

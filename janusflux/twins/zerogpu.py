@@ -380,8 +380,8 @@ class ZeroGPU:
                 fell_back = fell_back or name == "x-zerogpu-token"
                 continue  # refused token: "Falling back to IP-based quotas (InvalidRepoToken)"
             if claims.get("user"):
-                user = User(claims["user"], claims.get("plan") or "free")
-                return Identity(f"user:{user.name}", user.auth, True)
+                holder = User(claims["user"], claims.get("plan") or "free")
+                return Identity(f"user:{holder.name}", holder.auth, True)
             return Identity(f"ip:{claims.get('ip') or client_ip}", None, True)
         user = self.users.lookup(bearer(headers.get("x-hf-authorization")))
         if user is not None:
