@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
+import secrets
 from typing import Any, Iterator
 
 from .session import Session
 
-__all__ = ["LOCAL_ENV", "local_fleet", "local_session", "local_requested"]
+__all__ = ["LOCAL_ENV", "local_fleet", "local_requested", "local_session", "twin_token"]
 
 LOCAL_ENV = "JANUSFLUX_LOCAL"
 DEFAULT_DELAY = 0.002  # seconds of pretend GPU time per step: a 28-step FLUX.1-dev call takes a few tenths
-DEFAULT_QUOTA = 1e9  # GPU seconds: the twins' quota never gets in the way unless asked to
+DEFAULT_QUOTA = 1_000_000.0  # GPU seconds per identity per day (twins' GENEROUS_QUOTA): no wall unless asked for
+
+
+def twin_token() -> str:
+    """A made-up HF token for the twins: the Hub twin treats it as a new free user. Never a real token."""
+    return "hf_janusfluxtwin" + secrets.token_hex(12)
 
 
 def local_requested(flag: bool = False) -> bool:
@@ -37,8 +42,9 @@ def local_requested(flag: bool = False) -> bool:
 def local_fleet(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, **fleet_kwargs: Any) -> Iterator[Any]:
     """Start the twins (all Spaces and the Hub, free loopback ports) and stop them on exit. Yields the fleet.
 
-    Gradio prints a few lines while building the apps ("Will cache examples ..."): they go to stderr so that a
-    command's stdout holds only what the command prints.
+    The twins print nothing unless ``verbose=True`` is passed through ``fleet_kwargs``. They start with
+    ``janusflux.twins.options.NEWCOMER`` (production's hardware factor 1.5 and IP identity for anonymous callers,
+    a generous allowance); ``fleet_kwargs`` override any ``TwinOptions`` field.
     """
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -46,14 +52,14 @@ def local_fleet(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, *
         from .twins import start_twins
     except ImportError as e:  # pragma: no cover - only without the extra
         raise ImportError("the local twins need gradio: pip install 'janusflux[twins]'") from e
+    from .twins.options import NEWCOMER
+
     fleet_kwargs.setdefault("port", 0)
-    with contextlib.redirect_stdout(sys.stderr):
-        fleet = start_twins(delay=delay, quota=quota, **fleet_kwargs)
+    fleet = start_twins(options=NEWCOMER, delay=delay, quota=quota, **fleet_kwargs)
     try:
         yield fleet
     finally:
-        with contextlib.redirect_stdout(sys.stderr):
-            fleet.stop()
+        fleet.stop()
 
 
 @contextlib.contextmanager
@@ -61,11 +67,12 @@ def local_session(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA,
                   **session_kwargs: Any) -> Iterator[Session]:
     """A :class:`Session` on freshly started twins, closed and stopped on exit.
 
-    ``session_kwargs`` go to :class:`Session` (``token``, ``timeout``, ``max_wait``, ``cache_dir``...); ``token``
-    defaults to the usual lookup (``HF_TOKEN`` or the saved login), which the session sends to the Hub twin only
-    (loopback, in this process): with a token the twins book quota per user, as the Hub does; ``token=False``
-    makes the calls anonymous. The running fleet is at ``session.fleet`` (request log, fault knobs).
+    ``session_kwargs`` go to :class:`Session` (``token``, ``timeout``, ``max_wait``, ``cache_dir``...). The user's
+    real token (``HF_TOKEN`` or the saved login) is never picked up: ``token`` defaults to a fresh twin token (a free
+    user the Hub twin makes up, with its own quota), ``token=False`` makes the calls anonymous (counted per address),
+    and a token passed explicitly is used as given. The running fleet is at ``session.fleet`` (request log, knobs).
     """
+    session_kwargs.setdefault("token", twin_token())
     with local_fleet(delay=delay, quota=quota, **(fleet_kwargs or {})) as fleet:
         session = Session(hf_endpoint=fleet.hub_url, **session_kwargs)
         session.fleet = fleet  # type: ignore[attr-defined]

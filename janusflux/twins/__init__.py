@@ -10,7 +10,8 @@ imported when a fleet starts.
         ...
 """
 
-from .fleet import TwinFleet, start_twins
+from .fleet import PortInUseError, TwinFleet, start_twins
+from .options import TwinOptions
 from .state import FAMILIES, SPACE_IDS, RecordedRequest
 
-__all__ = ["FAMILIES", "SPACE_IDS", "RecordedRequest", "TwinFleet", "start_twins"]
+__all__ = ["FAMILIES", "SPACE_IDS", "PortInUseError", "RecordedRequest", "TwinFleet", "TwinOptions", "start_twins"]

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import compute, zerogpu
 from .state import SpaceState
+from .wordings import Refusal, render
 
 __all__ = ["MAX_IMAGE_SIZE", "MAX_SEED", "build_app", "gpu_session"]
 
@@ -53,10 +54,13 @@ class Twin:
 
     @property
     def requested(self) -> int:
-        return round(self.state.spec.duration * self.duration_scale)
+        """GPU seconds a call asks for: declared duration x duration_scale x the hardware factor."""
+        return round(self.state.spec.duration * self.duration_scale * self.state.zerogpu.hardware_factor)
 
 
 def _raise(err: zerogpu.ZeroGPUError) -> None:
+    if err.title is None:  # older `spaces` generations: a plain gr.Error (the client sees the title "Error")
+        raise gr.Error(err.message, print_exception=False)
     raise gr.Error(err.message, title=err.title, print_exception=False)
 
 
@@ -70,30 +74,40 @@ def gpu_session(twin: Twin, request: gr.Request | None) -> Iterator[zerogpu.Iden
     client = getattr(request, "client", None)
     ip = getattr(client, "host", None) or "127.0.0.1"
     api_call = headers.get("x-gradio-user") != "app"
+    settings = twin.state.zerogpu
     try:
-        ident = twin.zero.identify(headers, ip)
+        ident = twin.zero.identify(headers, ip, anonymous=settings.anonymous)
     except zerogpu.ZeroGPUError as e:
         _raise(e)
+    if ident.fell_back:
+        gr.Warning(zerogpu.MSG_FALLBACK, title=zerogpu.TITLE_CLIENT_WARNING)
+
+    def refuse(kind: str, left: float = 0.0, wait: float = 0.0) -> None:
+        if not ident.has_token and kind in ("quota", "runs", "spent"):
+            kind = "space"  # no identity at all: the Space's own limit answers
+        _raise(render(settings.wording, Refusal(kind, requested, left, wait, ident.auth, api_call, ident.has_token)))
+
     requested = twin.requested
     if faults.take("pending_credits"):
         _raise(zerogpu.pending_credits_error())
     if faults.take("illegal_duration"):
-        _raise(zerogpu.illegal_duration_error(requested=requested, auth=ident.auth, api_call=api_call))
+        refuse("illegal", left=twin.zero.ledger.left(ident.key), wait=-1.0)
     if faults.take("space_limit"):
-        _raise(zerogpu.quota_error(has_token=False, auth=None, requested=requested, left=0, wait=0))
+        refuse("space")
     if faults.take("runs_limit"):
-        _raise(zerogpu.quota_error(has_token=ident.has_token, auth=ident.auth, requested=requested, left=0,
-                                   wait=0, api_call=api_call))
+        refuse("runs")
+    if faults.take("daily_spent"):
+        refuse("spent")
     ok, left, wait = twin.zero.ledger.book(ident.key, requested)
     if not ok:
-        _raise(zerogpu.quota_error(has_token=ident.has_token, auth=ident.auth, requested=requested, left=left,
-                                   wait=wait or 1, api_call=api_call))
+        refuse("quota", left=left, wait=wait or 1)
+    waiting = zerogpu.MSG_WAITING_SLOT if settings.waiting_toast == "slot" else zerogpu.MSG_WAITING
     if faults.take("queue_timeout"):
-        gr.Info(zerogpu.MSG_WAITING, title=zerogpu.TITLE_QUEUE)
-        _raise(zerogpu.queue_timeout_error(has_token=ident.has_token, auth=ident.auth))
+        gr.Info(waiting, title=zerogpu.TITLE_QUEUE)
+        refuse("no_gpu")
     slots = twin.state.slots
     if not slots.acquire(blocking=False):
-        gr.Info(zerogpu.MSG_WAITING, title=zerogpu.TITLE_QUEUE)
+        gr.Info(waiting, title=zerogpu.TITLE_QUEUE)
         slots.acquire()
         gr.Success(zerogpu.MSG_ACQUIRED, title=zerogpu.TITLE_QUEUE)
     try:
@@ -109,8 +123,9 @@ def _step(twin: Twin) -> None:
         time.sleep(twin.delay)
 
 
-# --- FLUX.1-dev ------------------------------------------------------------------------------------------------------
-def _flux_dev(twin: Twin) -> gr.Blocks:
+# --- FLUX.1-dev and FLUX.1-schnell ----------------------------------------------------------------------------------
+def _flux_dev_infer(twin: Twin) -> Any:
+    """FLUX.1-dev's `infer`: a generator that yields a preview per step, then the final image."""
     def infer(prompt, seed=42, randomize_seed=False, width=1024, height=1024, guidance_scale=3.5,
               num_inference_steps=28, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         with gpu_session(twin, request):
@@ -123,34 +138,11 @@ def _flux_dev(twin: Twin) -> gr.Blocks:
                 yield compute.flux_image(prompt, seed, width, height, steps, guidance_scale, step=i), seed
             yield compute.flux_image(prompt, seed, width, height, steps, guidance_scale), seed
 
-    with gr.Blocks() as demo:
-        with gr.Column():
-            gr.Markdown("# FLUX.1 [dev]")
-            with gr.Row():
-                prompt = gr.Text(label="Prompt", show_label=False, max_lines=1, placeholder="Enter your prompt",
-                                 container=False)
-                run_button = gr.Button("Run", scale=0)
-            result = gr.Image(label="Result", show_label=False)
-            with gr.Accordion("Advanced Settings", open=False):
-                seed = gr.Slider(label="Seed", minimum=0, maximum=MAX_SEED, step=1, value=0)
-                randomize_seed = gr.Checkbox(label="Randomize seed", value=True)
-                with gr.Row():
-                    width = gr.Slider(label="Width", minimum=256, maximum=MAX_IMAGE_SIZE, step=32, value=1024)
-                    height = gr.Slider(label="Height", minimum=256, maximum=MAX_IMAGE_SIZE, step=32, value=1024)
-                with gr.Row():
-                    guidance_scale = gr.Slider(label="Guidance Scale", minimum=1, maximum=15, step=0.1, value=3.5)
-                    num_inference_steps = gr.Slider(label="Number of inference steps", minimum=1, maximum=50,
-                                                    step=1, value=28)
-            gr.Examples(examples=FLUX_EXAMPLES, fn=infer, inputs=[prompt], outputs=[result, seed],
-                        cache_examples=True, cache_mode="lazy")
-        gr.on(triggers=[run_button.click, prompt.submit], fn=infer,
-              inputs=[prompt, seed, randomize_seed, width, height, guidance_scale, num_inference_steps],
-              outputs=[result, seed], concurrency_limit=None)
-    return demo
+    return infer
 
 
-# --- FLUX.1-schnell --------------------------------------------------------------------------------------------------
-def _flux_schnell(twin: Twin) -> gr.Blocks:
+def _flux_schnell_infer(twin: Twin) -> Any:
+    """FLUX.1-schnell's `infer`: a plain function (no guidance input, no previews)."""
     def infer(prompt, seed=42, randomize_seed=False, width=1024, height=1024, num_inference_steps=4,
               request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         with gpu_session(twin, request):
@@ -162,9 +154,14 @@ def _flux_schnell(twin: Twin) -> gr.Blocks:
                 progress((i + 1, steps), unit="it")
             return compute.flux_image(prompt, seed, width, height, steps, 0.0), seed
 
+    return infer
+
+
+def _flux(heading: str, infer: Any, default_steps: int, guidance: bool) -> gr.Blocks:
+    """The layout both FLUX.1 Spaces share; dev adds the guidance slider before the steps slider."""
     with gr.Blocks() as demo:
         with gr.Column():
-            gr.Markdown("# FLUX.1 [schnell]")
+            gr.Markdown(heading)
             with gr.Row():
                 prompt = gr.Text(label="Prompt", show_label=False, max_lines=1, placeholder="Enter your prompt",
                                  container=False)
@@ -177,14 +174,24 @@ def _flux_schnell(twin: Twin) -> gr.Blocks:
                     width = gr.Slider(label="Width", minimum=256, maximum=MAX_IMAGE_SIZE, step=32, value=1024)
                     height = gr.Slider(label="Height", minimum=256, maximum=MAX_IMAGE_SIZE, step=32, value=1024)
                 with gr.Row():
+                    extra = [gr.Slider(label="Guidance Scale", minimum=1, maximum=15, step=0.1, value=3.5)] \
+                        if guidance else []
                     num_inference_steps = gr.Slider(label="Number of inference steps", minimum=1, maximum=50,
-                                                    step=1, value=4)
+                                                    step=1, value=default_steps)
             gr.Examples(examples=FLUX_EXAMPLES, fn=infer, inputs=[prompt], outputs=[result, seed],
                         cache_examples=True, cache_mode="lazy")
         gr.on(triggers=[run_button.click, prompt.submit], fn=infer,
-              inputs=[prompt, seed, randomize_seed, width, height, num_inference_steps],
-              outputs=[result, seed], concurrency_limit=None)
+              inputs=[prompt, seed, randomize_seed, width, height, *extra, num_inference_steps],
+              outputs=[result, seed], concurrency_limit="default")
     return demo
+
+
+def _flux_dev(twin: Twin) -> gr.Blocks:
+    return _flux("# FLUX.1 [dev]", _flux_dev_infer(twin), default_steps=28, guidance=True)
+
+
+def _flux_schnell(twin: Twin) -> gr.Blocks:
+    return _flux("# FLUX.1 [schnell]", _flux_schnell_infer(twin), default_steps=4, guidance=False)
 
 
 # --- Janus-Pro-7B ----------------------------------------------------------------------------------------------------
@@ -255,10 +262,10 @@ def _janus(twin: Twin) -> gr.Blocks:
         )
         understanding_button.click(multimodal_understanding,
                                    inputs=[image_input, question_input, und_seed_input, top_p, temperature],
-                                   outputs=understanding_output, concurrency_limit=None)
+                                   outputs=understanding_output, concurrency_limit="default")
         generation_button.click(fn=generate_image, inputs=[prompt_input, seed_input, cfg_weight_input,
                                                            t2i_temperature],
-                                outputs=image_output, concurrency_limit=None)
+                                outputs=image_output, concurrency_limit="default")
     return demo
 
 

@@ -8,6 +8,10 @@ P + 1 + i (whether or not the others run), so a fixed port gives fixed URLs; `po
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import errno
+import io
 import json
 import logging
 import os
@@ -15,14 +19,17 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 
 from . import zerogpu
-from .state import SPECS, RecordedRequest, RequestLog, SpaceState, resolve_spaces
+from .options import TwinOptions
+from .state import SPECS, RecordedRequest, RequestLog, SpaceState, ZeroSettings, resolve_spaces
+from .wordings import DEFAULT_WORDING
 
-__all__ = ["TwinFleet", "start_twins"]
+__all__ = ["PortInUseError", "TwinFleet", "start_twins"]
 
 _CONTROL_PREFIX = "/_twin"
 
@@ -107,17 +114,46 @@ async def _json(send: Any, status: int, body: dict, extra: list | None = None) -
     await send({"type": "http.response.body", "body": data})
 
 
+class PortInUseError(OSError):
+    """A fixed port a twin should listen on is taken; the message says which one and what to do."""
+
+    def __init__(self, host: str, port: int, role: str) -> None:
+        super().__init__(
+            errno.EADDRINUSE,
+            f"port {port} on {host} ({role}) is already in use, perhaps by another `janusflux serve`. Stop that "
+            f"process, or pick other ports with --port N (the Hub twin on N, the Space twins on N+1...N+5) or "
+            f"--port 0 (free ports, printed at start)")
+        self.host, self.port, self.role = host, port, role
+
+
+@contextlib.contextmanager
+def _quiet(verbose: bool) -> Iterator[None]:
+    """Swallow what gradio prints while building apps ("Will cache examples in ...") unless `verbose`."""
+    if verbose:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
 class _Server:
     """A uvicorn server on a socket we bind ourselves (so port 0 is known before start), run in a thread."""
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int, role: str, verbose: bool = False) -> None:
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
+        try:
+            self.sock.bind((host, port))
+        except OSError as e:
+            self.sock.close()
+            if e.errno == errno.EADDRINUSE:
+                raise PortInUseError(host, port, role) from None
+            raise
         self.port = self.sock.getsockname()[1]
         host_part = f"[{host}]" if ":" in host else host
         self.url = f"http://{host_part}:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+        config = uvicorn.Config(app, log_level="info" if verbose else "warning", lifespan="on",
+                                timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True,
@@ -143,26 +179,19 @@ class _Server:
 class TwinFleet:
     """Running twins. Build it with `start_twins`; use it as a context manager or call `stop()`."""
 
-    def __init__(
-        self,
-        spaces: list[str] | tuple[str, ...] | str | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        quota: float = 300.0,
-        quota_window: float = 86400.0,
-        duration_scale: float = 1.0,
-        delay: float = 0.01,
-        concurrency: int | None = None,
-        faults: dict[str, Any] | None = None,
-        users: dict[str, dict] | None = None,
-    ) -> None:
+    def __init__(self, spaces: list[str] | tuple[str, ...] | str | None = None, options: TwinOptions | None = None,
+                 **fields: Any) -> None:
+        opts = (options or TwinOptions()).replace(**fields)
+        self.options = opts
+        self.verbose = opts.verbose
         self.space_ids = resolve_spaces(spaces)
-        self.host, self.base_port = host, int(port)
-        self.duration_scale, self.delay = float(duration_scale), float(delay)
-        self.zero = zerogpu.ZeroGPU(quota, quota_window, users)
+        self.host, self.base_port = opts.host, int(opts.port)
+        self.duration_scale, self.delay = float(opts.duration_scale), float(opts.delay)
+        self.zero = zerogpu.ZeroGPU(opts.quota, opts.quota_window, opts.users)
         self.log = RequestLog()
-        self.states = {sid: SpaceState(SPECS[sid], concurrency or 2) for sid in self.space_ids}
-        self._initial_faults = dict(faults or {})
+        self.states = {sid: SpaceState(SPECS[sid], opts.concurrency or 2, _zero_settings(opts, sid))
+                       for sid in self.space_ids}
+        self._initial_faults = dict(opts.faults or {})
         self._servers: list[_Server] = []
         self._stopped = True
         self.hub_url = ""
@@ -171,27 +200,11 @@ class TwinFleet:
     def start(self) -> TwinFleet:
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
         os.environ.setdefault("GRADIO_EXAMPLES_CACHE", os.path.join(tempfile.gettempdir(), "janusflux-twins-cache"))
-        import gradio as gr
-
-        from .apps import Twin, build_app
-        from .hub import build_hub
-
         if self._initial_faults:
             self.set_fault(None, **self._initial_faults)
         try:
-            hub = _Server(TwinMiddleware(build_hub(self), "hub", self.log), self.host, self.base_port)
-            self._servers.append(hub)
-            self.hub_url = hub.url
-            for sid, st in self.states.items():
-                from fastapi import FastAPI
-
-                blocks = build_app(Twin(st, self.zero, self))
-                blocks.queue(default_concurrency_limit=None)
-                app = gr.mount_gradio_app(FastAPI(), blocks, path="")
-                port = self.base_port + 1 + st.spec.index if self.base_port else 0
-                server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port)
-                st.url = server.url
-                self._servers.append(server)
+            with _quiet(self.verbose):
+                self._build()
             self._stopped = False
             for s in self._servers:
                 s.start()
@@ -201,6 +214,30 @@ class TwinFleet:
             self.stop()
             raise
         return self
+
+    def _build(self) -> None:
+        """Bind every port and build every app (gradio imported here: starting is where its cost belongs)."""
+        import gradio as gr
+        from fastapi import FastAPI
+
+        from .apps import Twin, build_app
+        from .hub import build_hub
+
+        hub = _Server(TwinMiddleware(build_hub(self), "hub", self.log), self.host, self.base_port, "the Hub twin",
+                      self.verbose)
+        self._servers.append(hub)
+        self.hub_url = hub.url
+        for sid, st in self.states.items():
+            blocks = build_app(Twin(st, self.zero, self))
+            limited = self.options.queue_max_size is not None  # a real ZeroGPU Space: bounded queue and concurrency
+            blocks.queue(default_concurrency_limit=st.concurrency if limited else None,
+                         max_size=self.options.queue_max_size)
+            app = gr.mount_gradio_app(FastAPI(), blocks, path="")
+            port = self.base_port + 1 + st.spec.index if self.base_port else 0
+            server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port, f"the {sid} twin",
+                             self.verbose)
+            st.url = server.url
+            self._servers.append(server)
 
     def stop(self) -> None:
         """Stop every server and free its port. Safe to call twice."""
@@ -244,6 +281,12 @@ class TwinFleet:
         for st in self._targets(space):
             st.faults.clear()
 
+    def set_zerogpu(self, space: str | None = None, **settings: Any) -> None:
+        """Change ZeroGPU settings (wording, hardware_factor, anonymous, waiting_toast) of one Space (id or family)
+        or, with None, of all; they stay until changed again. ValueError for unknown names or values."""
+        for st in self._targets(space):
+            st.zerogpu.update(**settings)
+
     def set_stage(self, space_id: str, stage: str, wake_after: float = 1.0) -> None:
         self.url(space_id)  # KeyError for unknown ids
         self.states[space_id].set_stage(stage, wake_after)
@@ -256,9 +299,10 @@ class TwinFleet:
         return self.zero.ledger.left(self.zero.identity_key(identity))
 
     def issue_token(self, space_id: str, user_token: str | None = None, ip: str = "127.0.0.1",
-                    lifetime: float = zerogpu.JWT_LIFETIME) -> str:
-        """A ZeroGPU JWT as the Hub twin's /jwt route issues it (negative lifetime: already expired)."""
-        return self.zero.issue_jwt(space_id, self.zero.users.lookup(user_token), ip, lifetime=lifetime)
+                    lifetime: float = zerogpu.JWT_LIFETIME, token_format: str | None = None) -> str:
+        """A ZeroGPU token as the Hub twin's /jwt route issues it (negative lifetime: already expired)."""
+        return self.zero.issue_jwt(space_id, self.zero.users.lookup(user_token), ip, lifetime=lifetime,
+                                   token_format=token_format or self.options.zerogpu_token_format)
 
     # --- request log ---------------------------------------------------------------------------------------------------
     @property
@@ -272,6 +316,7 @@ class TwinFleet:
         return {
             "hub": self.hub_url,
             "spaces": {sid: {"url": st.url, "stage": st.stage, "faults": st.faults.snapshot(),
+                             "zerogpu": dataclasses.asdict(st.zerogpu),
                              "concurrency": st.concurrency, "duration": st.spec.duration}
                        for sid, st in self.states.items()},
             "quota": self.zero.ledger.quota, "quota_window": self.zero.ledger.window,
@@ -279,18 +324,22 @@ class TwinFleet:
         }
 
 
-def start_twins(
-    spaces: list[str] | tuple[str, ...] | str | None = None,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    quota: float = 300.0,
-    quota_window: float = 86400.0,
-    duration_scale: float = 1.0,
-    delay: float = 0.01,
-    concurrency: int | None = None,
-    faults: dict[str, Any] | None = None,
-    users: dict[str, dict] | None = None,
-) -> TwinFleet:
-    """Start the Space twins (None = all; ids or family names) and the Hub twin; returns the running fleet."""
-    return TwinFleet(spaces, host, port, quota, quota_window, duration_scale, delay, concurrency, faults,
-                     users).start()
+def _zero_settings(opts: TwinOptions, space_id: str) -> ZeroSettings:
+    wording = opts.zerogpu_wording
+    if isinstance(wording, dict):
+        spec = SPECS[space_id]
+        wording = wording.get(space_id, wording.get(spec.family, DEFAULT_WORDING))
+    settings = ZeroSettings()
+    settings.update(wording=wording, hardware_factor=opts.hardware_factor, anonymous=opts.anonymous,
+                    waiting_toast=opts.waiting_toast)
+    return settings
+
+
+def start_twins(spaces: list[str] | tuple[str, ...] | str | None = None, options: TwinOptions | None = None,
+                **fields: Any) -> TwinFleet:
+    """Start the Space twins (None = all; ids or family names) and the Hub twin; returns the running fleet.
+
+    Options come from `options` (a `TwinOptions`) with any of its fields overridden by keyword:
+    `start_twins(port=0, delay=0.0, quota=60)`.
+    """
+    return TwinFleet(spaces, options, **fields).start()

@@ -7,6 +7,8 @@ token naming a user needs `Authorization: Bearer hf_...`. Quota and whoami need 
 Control API (for tests in other processes and `janusflux serve` users), JSON in and out:
   POST /_twin/fault   {"space": id|family|null, <knob>: value, ..., "times": N|null, "clear": bool}
   POST /_twin/stage   {"space": id, "stage": "SLEEPING", "wake_after": 1.0}
+  POST /_twin/zerogpu {"space": id|family|null, "wording": "2024", "hardware_factor": 1.5, "anonymous": "ip",
+                       "waiting_toast": "slot"}
   POST /_twin/reset   {"identity": "alice"|"ip:127.0.0.1"|null}   (quota)
   GET  /_twin/requests, DELETE /_twin/requests, GET /_twin/state, GET /_twin/quota?identity=...
 """
@@ -159,12 +161,19 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
             except ValueError:
                 return JSONResponse({"error": f"Invalid expiration {expiration!r}"}, status_code=400)
         token = zero.issue_jwt(space_id, user_of(request), request.client.host if request.client else "127.0.0.1",
-                               lifetime=lifetime)
+                               lifetime=lifetime, token_format=fleet.options.zerogpu_token_format)
         return {"token": token}
 
     @app.get("/api/agent-harnesses")
     def harnesses():
-        return []
+        # huggingface_hub 2.4 (utils/_detect_agent.py) reads an object and caches it under HF_HOME for a day. The
+        # twin knows no harness list; the two standard variables are the ones that module documents.
+        return {"standardEnvVars": ["AI_AGENT", "AGENT"], "harnesses": {}}
+
+    @app.api_route("/api/telemetry/{topic:path}", methods=["HEAD", "GET", "POST"])
+    def telemetry(topic: str):
+        # huggingface_hub's send_telemetry (used by gradio_client's Client) sends HEAD here; the twin keeps nothing.
+        return JSONResponse({})
 
     # --- control API ----------------------------------------------------------------------------------------------
     @app.post("/_twin/fault")
@@ -188,6 +197,16 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
         body = await request.json()
         try:
             fleet.set_stage(body["space"], body["stage"], wake_after=float(body.get("wake_after", 1.0)))
+        except (ValueError, KeyError) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return fleet.state()
+
+    @app.post("/_twin/zerogpu")
+    async def zerogpu_settings(request: Request):
+        body = await request.json()
+        space = body.pop("space", None)
+        try:
+            fleet.set_zerogpu(space, **body)
         except (ValueError, KeyError) as e:
             return JSONResponse({"error": str(e)}, status_code=400)
         return fleet.state()

@@ -5,14 +5,17 @@ No gradio here: the Hub twin, the Space twins and the control API all read and w
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "FAMILIES", "FAULT_KNOBS", "SPACE_IDS", "SPECS", "STAGES", "Faults", "RecordedRequest", "RequestLog",
-    "SpaceSpec", "SpaceState", "resolve_spaces",
+    "FAMILIES", "FAULT_KNOBS", "SECRET_HEADERS", "SPACE_IDS", "SPECS", "STAGES", "Faults", "RecordedRequest",
+    "Redacted", "RequestLog", "SpaceSpec", "SpaceState", "ZeroSettings", "redact_headers", "resolve_spaces",
 ]
 
 
@@ -51,6 +54,7 @@ FAULT_KNOBS: dict[str, Any] = {  # knob -> its "off" value
     "drop_stream": False,
     "slow": 0.0,
     "queue_timeout": False,
+    "daily_spent": False,
     "space_limit": False,
     "runs_limit": False,
     "illegal_duration": False,
@@ -124,11 +128,47 @@ class Faults:
             return {**self._values, "times": dict(self._left)}
 
 
-class SpaceState:
-    """One Space twin's stage, faults and GPU slots."""
+WAITING_TOASTS = ("gpu", "slot")
+ANONYMOUS_MODES = ("ip", "space")
 
-    def __init__(self, spec: SpaceSpec, concurrency: int) -> None:
+
+@dataclass
+class ZeroSettings:
+    """How one Space twin's ZeroGPU speaks and counts (changeable while it runs: `TwinFleet.set_zerogpu`).
+
+    wording: the `spaces` generation whose texts and titles errors carry (see `wordings.WORDINGS`).
+    hardware_factor: requested = duration x duration_scale x factor (0.51.3: 1.5 on RTX PRO 6000, 1.0 on H200).
+    anonymous: "ip" (an IP identity, as production gives API callers) or "space" (no identity at all).
+    waiting_toast: the toast while a call waits for a slot: "gpu" (`Waiting for a GPU to become available`) or
+    "slot" (`Waiting for a GPU slot on this Space`).
+    """
+
+    wording: str = "0.51"
+    hardware_factor: float = 1.0
+    anonymous: str = "space"
+    waiting_toast: str = "gpu"
+
+    def update(self, **settings: Any) -> None:
+        from .wordings import WORDINGS
+
+        unknown = set(settings) - set(self.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"Unknown ZeroGPU setting(s) {sorted(unknown)}; valid: {sorted(self.__dataclass_fields__)}")
+        for name, allowed in (("wording", WORDINGS), ("anonymous", ANONYMOUS_MODES), ("waiting_toast", WAITING_TOASTS)):
+            if name in settings and settings[name] not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {settings[name]!r}")
+        if "hardware_factor" in settings and not float(settings["hardware_factor"]) > 0:
+            raise ValueError(f"hardware_factor must be > 0, got {settings['hardware_factor']!r}")
+        for k, v in settings.items():
+            setattr(self, k, float(v) if k == "hardware_factor" else v)
+
+
+class SpaceState:
+    """One Space twin's stage, faults, ZeroGPU settings and GPU slots."""
+
+    def __init__(self, spec: SpaceSpec, concurrency: int, zerogpu: ZeroSettings | None = None) -> None:
         self.spec = spec
+        self.zerogpu = zerogpu or ZeroSettings()
         self.faults = Faults()
         self.concurrency = concurrency
         self.slots = threading.BoundedSemaphore(concurrency)
@@ -165,9 +205,68 @@ class SpaceState:
             return self._stage
 
 
+SECRET_HEADERS = frozenset({"authorization", "x-hf-authorization", "x-zerogpu-token", "x-ip-token", "cookie",
+                            "set-cookie"})
+_DIGEST_KEY = secrets.token_bytes(32)  # per process: a digest in one process tells nothing in another
+
+
+def _digest(text: str) -> bytes:
+    return hmac.new(_DIGEST_KEY, text.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+
+
+class Redacted(str):
+    """A secret header value as the twins keep it: the text is `Bearer [redacted]` (or `[redacted]`); the secret
+    itself is not kept, only keyed digests of it, so a test can still ask whether a given secret arrived:
+    `value == "Bearer hf_..."` and `"hf_..." in value` compare digests (the bearer token, cookie values and the
+    whole value count as parts)."""
+
+    _whole: bytes
+    _parts: frozenset[bytes]
+
+    def __new__(cls, value: str) -> Redacted:
+        scheme, sep, rest = value.partition(" ")
+        bearer = bool(sep) and scheme.lower() == "bearer"
+        obj = super().__new__(cls, f"{scheme} [redacted]" if bearer else "[redacted]")
+        parts = {value, rest.strip()} if bearer else {value}
+        for item in value.split(";"):  # cookies: name=value; name2=value2
+            name, eq, val = item.strip().partition("=")
+            parts |= {item.strip(), val} if eq else set()
+        obj._whole = _digest(value)
+        obj._parts = frozenset(_digest(p) for p in parts if p)
+        return obj
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Redacted):
+            return self._whole == other._whole
+        if isinstance(other, str):
+            return hmac.compare_digest(_digest(other), self._whole)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(self._whole)
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str) and bool(item) and _digest(item) in self._parts
+
+    def __repr__(self) -> str:
+        return f"Redacted({str(self)!r})"
+
+
+def redact_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Lower-cased names; the value of every secret header (SECRET_HEADERS) replaced by a `Redacted`."""
+    out = {k.lower(): v for k, v in headers.items()}
+    return {k: Redacted(v) if k in SECRET_HEADERS and v and not isinstance(v, Redacted) else v
+            for k, v in out.items()}
+
+
 @dataclass
 class RecordedRequest:
-    """One HTTP request a twin received. Header names are lower-cased; values are kept so tests can inspect them."""
+    """One HTTP request a twin received. Header names are lower-cased; secret values (SECRET_HEADERS) are redacted
+    when the request is recorded: never stored, never served by `/_twin/requests` (see `Redacted`)."""
 
     server: str  # "hub" or a Space id
     method: str
@@ -175,6 +274,9 @@ class RecordedRequest:
     query: str
     headers: dict[str, str]
     time: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.headers = redact_headers(self.headers)
 
     def __getitem__(self, key: str) -> Any:  # dict-style access as well
         return getattr(self, key)

@@ -4,11 +4,14 @@ The texts are copied verbatim from `spaces/zero/client.py` (spaces 0.51.3); `tes
 them to the package's constants. This module does not import gradio: the Hub twin and the Space twins share it.
 
 Identity, in the order a Space twin looks for it:
-  1. `x-ip-token` (a JWT, as the HF proxy would set it) or `x-zerogpu-token` (a JWT from the Hub twin's
-     `/api/spaces/{id}/jwt`). An expired token is refused ("Expired ZeroGPU proxy token"); a token with a bad
-     signature is ignored, as the real client falls back to IP-based quotas.
+  1. `x-ip-token` (a JWT, as the HF proxy would set it) or `x-zerogpu-token` (a JWT, or the non-JWT
+     `<unix time>:<base64>:<base64>` shape, from the Hub twin's `/api/spaces/{id}/jwt`). An expired token is refused
+     ("Expired ZeroGPU proxy token"); a token with a bad signature is ignored, and for `x-zerogpu-token` the Space
+     warns "Falling back to IP-based quotas (InvalidRepoToken)" as the real client does.
   2. `x-hf-authorization: Bearer <token>`: the Hub twin's user for that token.
-  3. Nobody: an anonymous caller, counted by client address ("ip:127.0.0.1").
+  3. Nobody: counted by client address ("ip:127.0.0.1"); with anonymous="ip" (production: the proxy gives every
+     request an X-IP-Token) it gets the user-quota texts, otherwise the identity-less "Space app has reached its
+     GPU limit".
 A JWT issued without a user token names no user: its holder is counted by address but is "authenticated" to ZeroGPU
 (auth level None), which selects the plain "ZeroGPU quota" wording, like the real proxy's anonymous tokens.
 """
@@ -45,6 +48,8 @@ TITLE_CLIENT = "ZeroGPU client error"
 TITLE_WORKER = "ZeroGPU worker error"
 TITLE_QUEUE = "ZeroGPU queue"
 
+TITLE_CLIENT_WARNING = "ZeroGPU client warning"
+MSG_FALLBACK = "Falling back to IP-based quotas (InvalidRepoToken)"
 MSG_WAITING = "Waiting for a GPU to become available"
 MSG_WAITING_SLOT = "Waiting for a GPU slot on this Space"
 MSG_ACQUIRED = "Successfully acquired a GPU"
@@ -59,16 +64,17 @@ JWT_LIFETIME = 600.0  # seconds; the Hub's ZeroGPU tokens are short-lived
 
 
 class ZeroGPUError(Exception):
-    """A ZeroGPU failure with its title; the Space twins re-raise it as `gr.Error(message, title=title)`."""
+    """A ZeroGPU failure with its title; the Space twins re-raise it as `gr.Error(message, title=title)` (an
+    untitled gr.Error, which clients see as title `Error`, when title is None: older `spaces` generations)."""
 
-    def __init__(self, title: str, message: str) -> None:
+    def __init__(self, title: str | None, message: str) -> None:
         super().__init__(message)
         self.title = title
         self.message = message
 
 
 # --- the messages, built like spaces.zero.client.schedule builds them ------------------------------------------------
-def _api_suffix(auth: str | None) -> str:
+def api_suffix(auth: str | None) -> str:
     if auth is None:
         return f"Authenticate with a Hugging Face token for more quota - {TOKENS_SETTINGS_URL}"
     if auth == "regular":
@@ -100,7 +106,7 @@ def quota_error(
             f"Try again in {format_wait(wait)}. "
         )
     if api_call:
-        message += _api_suffix(auth)
+        message += api_suffix(auth)
     return ZeroGPUError(TITLE_QUOTA, message)
 
 
@@ -183,6 +189,34 @@ def jwt_decode(token: str, secret: bytes, *, now: float | None = None) -> dict:
     return claims
 
 
+def plain_encode(claims: dict, secret: bytes) -> str:
+    """A non-JWT ZeroGPU token, `<unix time>:<base64 claims>:<base64 signature>` (a shape seen in the wild)."""
+    head = str(int(claims.get("iat", time.time())))
+    body = base64.b64encode(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()).decode()
+    sig = base64.b64encode(hmac.new(secret, f"{head}:{body}".encode(), hashlib.sha256).digest()).decode()
+    return f"{head}:{body}:{sig}"
+
+
+def plain_decode(token: str, secret: bytes, *, now: float | None = None) -> dict:
+    try:
+        head, body, sig = token.split(":")
+        int(head)
+        claims = json.loads(base64.b64decode(body))
+        given = base64.b64decode(sig)
+    except Exception as e:
+        raise JWTError("malformed") from e
+    if not hmac.compare_digest(hmac.new(secret, f"{head}:{body}".encode(), hashlib.sha256).digest(), given):
+        raise JWTError("signature")
+    if "exp" in claims and float(claims["exp"]) <= (time.time() if now is None else now):
+        raise JWTError("expired")
+    return claims
+
+
+def decode_token(token: str, secret: bytes) -> dict:
+    """A ZeroGPU token in either shape the twins issue (JWT, or `<time>:<b64>:<b64>`)."""
+    return jwt_decode(token, secret) if token.count(".") == 2 else plain_decode(token, secret)
+
+
 # --- users and identities --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class User:
@@ -202,6 +236,7 @@ class Identity:
     key: str  # "user:alice" or "ip:127.0.0.1"
     auth: str | None  # None, "regular" or "pro"
     has_token: bool
+    fell_back: bool = False  # a refused x-zerogpu-token: IP-based quota and the InvalidRepoToken warning
 
 
 class Users:
@@ -304,14 +339,18 @@ class ZeroGPU:
         self.secret = secrets.token_bytes(32)
 
     def issue_jwt(
-        self, space_id: str, user: User | None, ip: str, lifetime: float = JWT_LIFETIME, now: float | None = None
+        self, space_id: str, user: User | None, ip: str, lifetime: float = JWT_LIFETIME, now: float | None = None,
+        token_format: str = "jwt",
     ) -> str:
+        """A ZeroGPU token for `space_id`: a JWT, or with token_format="plain" the `<time>:<b64>:<b64>` shape."""
         now = time.time() if now is None else now
         claims = {
             "iat": int(now), "exp": now + lifetime, "sub": space_id, "ip": ip,
             "user": user.name if user else None, "plan": user.plan if user else None,
         }
-        return jwt_encode(claims, self.secret)
+        if token_format not in ("jwt", "plain"):
+            raise ValueError(f"token_format must be 'jwt' or 'plain', got {token_format!r}")
+        return (jwt_encode if token_format == "jwt" else plain_encode)(claims, self.secret)
 
     def identity_key(self, text: str) -> str:
         """Normalise what a test passes: "alice", "user:alice", "ip:1.2.3.4" or a token "hf_..."."""
@@ -322,23 +361,29 @@ class ZeroGPU:
             return f"user:{u.name}" if u else text
         return f"user:{text}"
 
-    def identify(self, headers: dict[str, str], client_ip: str) -> Identity:
-        """Resolve a request's identity (see the module docstring); raises ZeroGPUError for an expired token."""
+    def identify(self, headers: dict[str, str], client_ip: str, anonymous: str = "space") -> Identity:
+        """Resolve a request's identity (see the module docstring); raises ZeroGPUError for an expired token.
+
+        anonymous="ip": a caller with no identity gets an IP identity, as the HF proxy's X-IP-Token gives every
+        production request; "space": none (the Space's own limit answers).
+        """
+        fell_back = False
         for name in ("x-ip-token", "x-zerogpu-token"):
             token = headers.get(name)
             if not token:
                 continue
             try:
-                claims = jwt_decode(token, self.secret)
+                claims = decode_token(token, self.secret)
             except JWTError as e:
                 if e.reason == "expired":
                     raise expired_token_error() from e
-                continue  # bad token: fall back, like "Falling back to IP-based quotas"
+                fell_back = fell_back or name == "x-zerogpu-token"
+                continue  # refused token: "Falling back to IP-based quotas (InvalidRepoToken)"
             if claims.get("user"):
-                user = User(claims["user"], claims.get("plan") or "free")
-                return Identity(f"user:{user.name}", user.auth, True)
+                holder = User(claims["user"], claims.get("plan") or "free")
+                return Identity(f"user:{holder.name}", holder.auth, True)
             return Identity(f"ip:{claims.get('ip') or client_ip}", None, True)
         user = self.users.lookup(bearer(headers.get("x-hf-authorization")))
         if user is not None:
-            return Identity(f"user:{user.name}", user.auth, True)
-        return Identity(f"ip:{client_ip}", None, False)
+            return Identity(f"user:{user.name}", user.auth, True, fell_back)
+        return Identity(f"ip:{client_ip}", None, fell_back or anonymous == "ip", fell_back)
