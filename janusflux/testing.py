@@ -1,9 +1,12 @@
 """Test kit for code that calls janusflux: record Space traffic once as VCR cassettes, replay it offline after.
 
-Loaded by pytest as a plugin (entry point ``janusflux``), before any conftest. It sets ``HF_HUB_DISABLE_TELEMETRY=1``
-and ``GRADIO_ANALYTICS_ENABLED=False`` at import, before anything imports huggingface_hub or gradio_client, and
-imports nothing heavy: vcrpy, gradio and the SDK are imported by the fixtures that need them (without vcrpy the
-fixtures skip, without gradio recording against the twins skips).
+Loaded by pytest as a plugin (entry point ``janusflux``, registered by the base package: setuptools has no per-extra
+entry points). Loading it does nothing to the process: it sets no environment variable, patches nothing and imports
+nothing heavy; it only adds the ``--janusflux-*`` options, the ``janusflux_cassette`` marker and the fixtures below.
+What the fixtures need comes with ``janusflux[test]`` (vcrpy) and ``janusflux[twins]`` (gradio): vcrpy, gradio and
+the SDK are imported by the fixtures that use them (without vcrpy the fixtures skip, without gradio recording
+against the twins skips). So a project that has janusflux installed but never requests a ``janusflux_*`` fixture
+runs exactly as without it.
 
 Fixtures:
     janusflux_cassette   record once, replay after. Replay (the cassette exists): vcrpy with record_mode "none",
@@ -30,7 +33,7 @@ Options: ``--janusflux-record`` (re-record every cassette used), ``--janusflux-r
 The project's own cassettes (``cassettes/`` at the top of the repository, one per scenario of ``tests/replay``) are
 recorded from scratch from the local twins with one command::
 
-    HF_HUB_DISABLE_TELEMETRY=1 pytest tests/replay --janusflux-record      # or: python -m janusflux.testing record
+    pytest tests/replay --janusflux-record      # or: python -m janusflux.testing record
 
 and replayed, twins stopped and network blocked, by ``pytest tests/replay``. Against the real Spaces on
 huggingface.co (needs ``HF_TOKEN`` and the network, so it cannot run on the offline development machines; scenarios
@@ -55,21 +58,17 @@ Seeds drawn by the SDK are random and go into the request body: code under a cas
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
-
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-
-import contextlib  # noqa: E402
-import copy  # noqa: E402
-import re  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any, Iterator  # noqa: E402
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit  # noqa: E402
+import re
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 try:
     import pytest

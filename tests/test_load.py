@@ -36,7 +36,7 @@ def thread_bound(max_workers: int, spaces: int = 2) -> int:
 @pytest.fixture(scope="module")
 def twins_proc() -> Iterator[str]:
     """flux-dev twins (official + mirror) and the Hub twin in a subprocess: 8 GPU slots each, tiny delay, big quota."""
-    env = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = dict(os.environ)
     env.pop("HF_TOKEN", None)
     p = subprocess.Popen([sys.executable, "-m", "janusflux.twins", "flux-dev", "--port", "0", "--concurrency", "8",
                           "--delay", "0.001", "--quota", "1e12"], env=env, stdout=subprocess.PIPE,

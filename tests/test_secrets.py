@@ -141,7 +141,6 @@ def test_send_token_to_opt_in(fleet, token, tmp_path):
 
 SUBPROCESS = textwrap.dedent("""
     import asyncio, logging, os, sys
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"; os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     import janusflux
     s = janusflux.Session(hf_endpoint=sys.argv[1], cache_dir=sys.argv[2], max_wait=1)
@@ -171,7 +170,7 @@ def test_hf_token_env_in_subprocess(fleet, token, tmp_path):
     Hub twin received it and no Space twin did."""
     fleet.clear_requests()
     fleet.set_fault(DEV, slow=2.0, times=2)
-    env = {**os.environ, "HF_TOKEN": token, "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "HF_TOKEN": token}
     env.pop("HF_ENDPOINT", None)
     p = subprocess.run([sys.executable, "-c", SUBPROCESS, fleet.hub_url, str(tmp_path)], env=env,
                        capture_output=True, text=True, timeout=50, cwd=str(tmp_path))

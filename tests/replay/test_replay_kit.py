@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from vcr.request import Request
@@ -98,17 +100,38 @@ def test_block_network_refuses_every_address_and_can_allow_loopback() -> None:
     assert not hasattr(socket.socket, "_janusflux_real")
 
 
-def test_plugin_imports_cheaply_and_sets_the_hf_flags_first() -> None:
+def test_plugin_imports_cheaply_and_sets_nothing() -> None:
+    """Loading the plugin (pytest does it in every project where janusflux is installed) changes no environment
+    variable, patches no socket and imports nothing heavy."""
     code = textwrap.dedent("""
-        import os, sys
-        os.environ.pop("HF_HUB_DISABLE_TELEMETRY", None); os.environ.pop("GRADIO_ANALYTICS_ENABLED", None)
+        import os, socket, sys
+        before, connect = dict(os.environ), socket.socket.connect
         import janusflux.testing
         heavy = [m for m in ("gradio", "gradio_client", "huggingface_hub", "vcr") if m in sys.modules]
-        print(os.environ["HF_HUB_DISABLE_TELEMETRY"], os.environ["GRADIO_ANALYTICS_ENABLED"], heavy)
+        changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))
+        print(changed, heavy, socket.socket.connect is connect)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "1 False []"
+    assert out.stdout.strip() == "[] [] True"
+
+
+def test_plugin_sets_nothing_in_a_project_that_does_not_use_it(tmp_path) -> None:
+    """A pytest run of another project with janusflux installed: the entry-point plugin is loaded, and the tests
+    see the environment they were started with."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_env.py").write_text(
+        "import os, sys\n"
+        "def test_env(pytestconfig):\n"
+        "    assert pytestconfig.pluginmanager.has_plugin('janusflux')\n"
+        "    assert 'HF_HUB_DISABLE_TELEMETRY' not in os.environ and 'GRADIO_ANALYTICS_ENABLED' not in os.environ\n"
+        "    assert 'vcr' not in sys.modules and 'gradio_client' not in sys.modules\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout + out.stderr
 
 
 def test_plugin_skips_without_vcrpy(tmp_path) -> None:
