@@ -52,6 +52,9 @@ def test_quick_run_writes_report_and_plot(quick_run: dict[str, Any]) -> None:
 
 @pytest.mark.live
 @pytest.mark.timeout(600)
+@pytest.mark.xfail(strict=True, reason="library bug: with no telemetry flag, huggingface_hub agent detection (the "
+                                       "first Hub call) looks up huggingface.co, not the session's Hub (see "
+                                       "test_session_live.py::test_no_request_to_a_host_the_user_did_not_configure)")
 def test_quick_run_nothing_left_loopback(quick_run: dict[str, Any]) -> None:
     """The harness refuses and lists every lookup or connection beyond loopback; with no telemetry flag set, the
     list must be empty (janusflux must not call a host it was not given)."""

@@ -231,6 +231,7 @@ def test_unplayed_interactions_fail_unless_allowed_and_the_record_command(tmp_pa
     assert cassette.read_text() == recorded, "a replay must not rewrite the cassette"
 
     test.write_text(TWO_CALLS.format(calls=1, marker=""))
+    port = f"--janusflux-port={free_base_port()}"  # a fresh range: the last run's servers may still be closing
     record = _project_pytest(project, "test_calls.py", port, module="janusflux.testing")
     assert record.returncode == 0 and "1 passed" in record.stdout, record.stdout + record.stderr
     assert cassette.read_text().count("/queue/join") == 1
