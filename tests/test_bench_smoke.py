@@ -69,3 +69,44 @@ def test_quick_run_compares_with_g4f(quick_run: dict[str, Any]) -> None:
     pytest.importorskip("g4f", reason="the g4f comparison needs g4f: pip install -e '.[bench]' (not in [test]: heavy)")
     g = quick_run["res"]["g4f"]
     assert "ratio" in g and g["ratio"] > 0, g.get("error")
+
+
+def test_report_prose_comes_from_the_figures() -> None:
+    """BENCHMARKS.md rendered from the committed results.json: names the commit, marks single runs, and carries none
+    of the claims the run did not check; a figure changed in the results changes the derived sentence."""
+    from bench import report
+
+    res = json.loads((ROOT / "bench" / "results.json").read_text())
+    text = report.render(res, None)
+    assert "Code measured: commit" in text and "single run" in text
+    for unchecked in ("same outputs both ways", "(checked before timing)", "no fidelity gap", "the gap is gradio_client's",
+                      "a constant per call"):
+        assert unchecked not in text, unchecked
+    slow = res["g4f_slow"]["times"]
+    slow["janusflux generate()"]["median"] += 1.0  # the gap at 0.25 s compute is now far from the one at delay 0
+    assert "not the same as at delay 0" in report.render(res, None)
+
+
+def test_reliability_counts_from_junit(tmp_path: Path) -> None:
+    """tests/report_reliability.py: statuses and counts from a junitxml, history text kept, the commit named."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import report_reliability as rr
+
+    junit = tmp_path / "run.xml"
+    junit.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.test_faults" name="test_a"/>'
+        '<testcase classname="tests.test_faults" name="test_b[PAUSED]"><failure message="x"/></testcase>'
+        '<testcase classname="tests.test_faults" name="test_b[RUNTIME_ERROR]"/>'
+        '<testcase classname="tests.test_cancel" name="test_c"><skipped type="pytest.xfail" message="y"/></testcase>'
+        '</testsuite></testsuites>')
+    doc = ("| Case | Expected | Test | Status |\n|---|---|---|---|\n"
+           "| a | x | `test_a` | FAIL (fixed; was: slow) |\n| b | x | `test_b[PAUSED,RUNTIME_ERROR]` | pass |\n"
+           "| c | x | `test_c` | pass |\n| d | x | `test_gone` | pass |\n\n<!-- counts:begin -->\nold\n<!-- counts:end -->\n")
+    text, missing = rr.rewrite(doc, rr.outcomes(str(junit)), "abc123")
+    assert "| `test_a` | pass (fixed; was: slow) |" in text
+    assert "| `test_b[PAUSED,RUNTIME_ERROR]` | FAIL |" in text
+    assert "| `test_c` | xfail |" in text
+    assert missing == ["`test_gone`"]
+    assert "run of commit abc123" in text and "old" not in text
+    assert "| `test_faults.py` | 3 | 2 | 1 | 0 | 0 |" in text
