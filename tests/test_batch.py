@@ -75,7 +75,7 @@ def test_inputs_from_txt_jsonl_csv(tmp_path):
     assert (j[0].model, dict(j[0].params), j[0].error) == ("flux-schnell", {"seed": 3}, None)
     assert (j[1].prompt, j[1].model) == ("a whale", "flux")
     assert "not JSON" in j[2].error and "InvalidInputError" in j[2].error
-    assert "colour" in j[3].error
+    assert j[3].error is None and dict(j[3].extra) == {"colour": "red"}  # an extra column is kept, not fatal
 
     c = load_items(csv)
     assert c[0].id == "fox" and c[0].file == "fox.png"

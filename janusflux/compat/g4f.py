@@ -84,21 +84,8 @@ from typing import Any, AsyncIterator, ClassVar, Mapping, Sequence, Union
 
 from ..errors import InvalidInputError, UnknownModelError
 from ..models import ModelSpec, get_model
-from ..results import (
-    Done,
-    Event,
-    Fallback,
-    ImageList,
-    ImageResult,
-    Log,
-    Preview,
-    Progress,
-    Queued,
-    Retry,
-    Started,
-    Waiting,
-    Waking,
-)
+from ..render import StepCounter, status_text
+from ..results import Done, Event, ImageList, ImageResult, Preview, Progress
 from ..session import Session
 
 __all__ = ["G4F", "Chunk", "FluxDev", "ImagePreview", "ImageResponse", "Reasoning", "ResponseType"]
@@ -202,30 +189,8 @@ def _markdown(images: str | list[str], alt: str) -> str:
 
 def status_of(event: Event, total_steps: int | None = None) -> Reasoning | None:
     """The status chunk for a janusflux event (None for events that are not statuses: Preview, Done)."""
-    where = event.space_id
-    if isinstance(event, Queued):
-        pos = "" if event.rank is None else f" {event.rank + 1}/{event.queue_size or event.rank + 1}"
-        eta = f", about {event.eta:.0f}s" if event.eta else ""
-        text = f"Queued{pos} on {where}{eta}"
-    elif isinstance(event, Started):
-        text = f"Generating on {where}"
-    elif isinstance(event, Progress):
-        total = event.total or total_steps
-        step = "" if event.step is None else f" {event.step}/{total}" if total else f" {event.step}"
-        text = f"{event.desc or 'Step'}{step}"
-    elif isinstance(event, Log):
-        text = event.message
-    elif isinstance(event, Waking):
-        text = f"Waking {where} ({event.stage})"
-    elif isinstance(event, Waiting):
-        text = f"Waiting {event.seconds:.1f}s: {event.reason}"
-    elif isinstance(event, Retry):
-        text = f"Retrying after attempt {event.attempt}: {event.error}"
-    elif isinstance(event, Fallback):
-        text = f"Switching from {event.from_space} to {event.to_space}: {event.reason}"
-    else:
-        return None
-    return Reasoning(status=text, event=event)
+    text = status_text(event, total_steps)
+    return None if text is None else Reasoning(status=text, event=event)
 
 
 # -- routing -------------------------------------------------------------------------------------------------------
@@ -467,12 +432,11 @@ async def _generate(session: Session, target: _Target, *, messages: Any, proxy: 
     spec = _spec_for(target)
     params, previews = _params(spec, messages=messages, prompt=prompt, aspect_ratio=aspect_ratio, width=width,
                                height=height, seed=seed, kwargs=kwargs)
-    total_steps = params.get("steps") or spec.defaults.get("steps")
+    steps = StepCounter(params.get("steps") or spec.defaults.get("steps"))
     view = _with_zerogpu(session, token, uuid)
     events = view.astream(spec, prompt, **params)
     started = time.monotonic()
     pending: asyncio.Task[Event] | None = None
-    last_step = 0
     try:
         while True:
             if pending is None:
@@ -493,16 +457,10 @@ async def _generate(session: Session, target: _Target, *, messages: Any, proxy: 
             if isinstance(event, (Preview, Progress)):
                 if isinstance(event, Preview) and previews and event.image is not None:
                     yield _image_response(event.image, ImagePreview)
-                # FLUX.1-dev reports each step twice (a progress update and a preview image), and its final image
-                # as one more preview: show each step once, at most total/total
-                total = (event.total if isinstance(event, Progress) else None) or total_steps
-                step = None if event.step is None else min(event.step, total) if total else event.step
-                if step is not None and step > last_step:
-                    last_step = step
-                    desc = (event.desc if isinstance(event, Progress) else None) or "Step"
-                    yield Reasoning(status=f"{desc} {step}/{total}" if total else f"{desc} {step}", event=event)
+                if steps.advance(event) is not None:
+                    yield Reasoning(status=steps.text(event), event=event)
                 continue
-            status = status_of(event, total_steps)
+            status = status_of(event, steps.total)
             if status is not None:
                 yield status
     finally:
