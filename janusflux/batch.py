@@ -32,6 +32,7 @@ a later run resumes. ``concurrency`` counts calls in flight per model group, a g
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -73,6 +74,7 @@ FIELDS = ("prompt", "model", "id") + PARAMS
 _INTS = ("seed", "width", "height", "steps")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 METADATA = "metadata.jsonl"
+ABORT_POLL = 0.1  # seconds: how soon an abort reaches a call that hears nothing from its Space
 MAX_PAUSES_PER_ITEM = 10
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 
@@ -527,9 +529,28 @@ class _Runner:
             self.emit(item, ItemDone(record=rec))
             return
 
+    async def call(self, item: BatchItem, params: dict[str, Any]) -> Any:
+        """One item's call; an abort (a second signal, ``abort_event``) cancels it within ``ABORT_POLL`` seconds,
+        even while the Space sends nothing (a queue, a ZeroGPU wait)."""
+        from .render import ticking
+        from .results import Done
+
+        events = ticking(self.session.astream(item.model, item.prompt, **params), ABORT_POLL)
+        try:
+            async for ev in events:
+                if self.abort.is_set():
+                    raise _Aborted()
+                if isinstance(ev, Done):
+                    return ev.result
+                if ev is not None:
+                    self.emit(item, ev)
+        finally:
+            await events.aclose()  # cancels the job if we leave early
+        raise RuntimeError("the event stream ended without a result")
+
     def generate(self, item: BatchItem) -> tuple[list[str], list[Any]]:
         from .models import get_model
-        from .results import Done, ImageList, ImageResult
+        from .results import ImageList, ImageResult
 
         spec = get_model(item.model)
         if spec.kind != "text-to-image":
@@ -537,18 +558,7 @@ class _Runner:
         params = dict(item.params, max_wait=self.call_max_wait)
         if self.timeout is not None:
             params["timeout"] = self.timeout
-        result: Any = None
-        events = self.session.stream(item.model, item.prompt, **params)
-        try:
-            for ev in events:
-                if self.abort.is_set():
-                    raise _Aborted()
-                if isinstance(ev, Done):
-                    result = ev.result
-                    break
-                self.emit(item, ev)
-        finally:
-            events.close()  # cancels the job if we leave early
+        result = asyncio.run(self.call(item, params))
         images = list(result) if isinstance(result, ImageList) else [result]
         if not images or not all(isinstance(im, ImageResult) for im in images):
             raise InvalidInputError("model", f"{item.model} returned no image")

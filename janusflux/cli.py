@@ -442,7 +442,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         kind = getattr(ev, "type", "")
         with lock:
             if kind == "batch-stopping":  # acknowledged at once, even with --quiet
-                say(f"cancelling the {ev.in_flight} item(s) in flight" if ev.abort else
+                say("cancelling the items in flight" if ev.abort else
                     f"stopping: no new items; waiting for the {ev.in_flight} in flight (Ctrl-C again to cancel them)")
                 return
             if not show:

@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from typing import Any, Iterable, Mapping, TextIO
+from typing import Any, AsyncIterator, Iterable, Mapping, TextIO
 
 from .results import Done, Event, Fallback, Log, Preview, Progress, Queued, Retry, Started, Waiting, Waking
 
-__all__ = ["ProgressView", "StepCounter", "status_text", "steps_of", "track"]
+__all__ = ["ProgressView", "StepCounter", "status_text", "steps_of", "ticking", "track"]
 
 
 def _one_line(text: str) -> str:
@@ -136,3 +137,30 @@ def track(events: Iterable[Event], *, desc: str = "", total_steps: int | None = 
     finally:
         view.close()
     raise RuntimeError("the event stream ended without a result")
+
+
+async def ticking(events: AsyncIterator[Event], interval: float) -> AsyncIterator[Event | None]:
+    """The events of an async stream, and None every ``interval`` seconds while none comes (a heartbeat, a moment
+    to check for a stop). Closing it early cancels the pending wait, which cancels the job (the stream's cleanup)."""
+    pending: asyncio.Future[Event] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(events.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=interval)
+            if not done:
+                yield None
+                continue
+            task, pending = pending, None
+            try:
+                yield task.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            try:
+                await pending
+            except (asyncio.CancelledError, StopAsyncIteration, Exception):  # noqa: BLE001 - closing
+                pass
+        await events.aclose()  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -177,6 +178,34 @@ def test_batch_command_json_and_resume(hub_env, capsys, tmp_path):
     assert main(["batch", str(bad), "--out", str(tmp_path / "o2"), "--width", "5000", "--quiet"]) == 1
     assert "1 failed" in capsys.readouterr().out
     assert main(["batch", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o3")]) == 2
+
+
+@pytest.mark.live
+def test_batch_failures_are_items_with_reasons_even_quiet(hub_env, capsys, tmp_path):
+    src = tmp_path / "p.csv"
+    src.write_text("prompt,model,id,notes\na cat,,cat,keep me\na dog,fluxx,dog,\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["batch", str(src), "--out", str(out), "--model", "flux-schnell", *SMALL, "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "1 done" in captured.out and "1 failed" in captured.out
+    assert "failed dog (line 3): UnknownModelError: model: unknown model 'fluxx'" in captured.err
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["status"], r["notes"]) for r in rows] == [("cat", "done", "keep me"), ("dog", "failed", "")]
+
+
+@pytest.mark.live
+def test_batch_resumed_progress_counts_right(hub_env, capsys, tmp_path):
+    src = tmp_path / "p.txt"
+    src.write_text("a cat\na dog\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--out", str(out), "--model", "flux-schnell", *SMALL]
+    assert main([*args, "--quiet"]) == 0
+    capsys.readouterr()
+    next(out.glob("*.png")).unlink()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "batch:  50%" in err and "1/2" in err  # starts at what is done
+    assert "batch: 100%" in err and "2/2" in err, err  # and ends at 100%
 
 
 # -- exit codes -----------------------------------------------------------------------------------------------------
@@ -435,3 +464,33 @@ def test_ctrl_c_exits_130(hub_env, token, tmp_path):
             proc.wait()
     assert proc.returncode == 130, err
     assert "error: KeyboardInterrupt: interrupted" in err and out == ""
+
+
+@pytest.mark.live
+def test_batch_sigint_is_acknowledged_at_once_and_exits_130(hub_env, token, tmp_path):
+    hub_env.set_fault("flux-schnell", slow=12.0, times=1)
+    src = tmp_path / "p.txt"
+    src.write_text("a cat\na dog\n", encoding="utf-8")
+    env = _clean_env(HF_ENDPOINT=hub_env.hub_url, HF_TOKEN=token)
+    mark = len(hub_env.requests)
+    proc = subprocess.Popen([sys.executable, "-m", "janusflux.cli", "batch", str(src), "--out", str(tmp_path / "o"),
+                             "--model", "flux-schnell", "--concurrency", "1", *SMALL, "--quiet"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        while not any(r.path.endswith("/queue/join") for r in hub_env.requests[mark:]):  # an item is in flight
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        line = proc.stderr.readline()  # before the item in flight ends (it sleeps 12 s on the Space)
+        assert line.startswith("stopping: no new items; waiting for the 1 in flight (Ctrl-C again to cancel them)")
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.startswith("cancelling the items in flight") and "interrupted: run again to resume" in out
+    assert took < 9.0, f"the item in flight was not cancelled: the batch waited {took:.1f}s for it"

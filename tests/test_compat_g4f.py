@@ -277,13 +277,35 @@ def close_after_first_chunk(steps: int = 20) -> Any:
         agen = G4F.create_async_generator(model="flux", messages=CAT, width=256, height=256, steps=steps)
         first = await agen.__anext__()
         await asyncio.wait_for(agen.aclose(), 5)  # closing never hangs; it cancels the job (astream's cleanup)
+        with pytest.raises(StopAsyncIteration):  # and the generator is finished: nothing more comes
+            await agen.__anext__()
         return first
 
     return asyncio.run(main())
 
 
 def test_closing_early_returns_at_once(g4f, fleet):
-    assert isinstance(close_after_first_chunk(), Reasoning)
+    assert type(close_after_first_chunk()) is Reasoning
+    fleet.set_fault(ROXKY_DEV, slow=3.0, times=1)  # the job is still on the Space when the caller leaves
+    mark = len(fleet.requests)
+
+    async def main() -> list[Any]:
+        agen = G4F.create_async_generator(model="flux", messages=CAT, width=256, height=256, steps=2)
+        seen = [await agen.__anext__()]
+        while seen[-1].event is None:  # heartbeats until the call's first real event (queued / started)
+            seen.append(await agen.__anext__())
+        await asyncio.wait_for(agen.aclose(), 5)
+        with pytest.raises(StopAsyncIteration):
+            await agen.__anext__()
+        return seen
+
+    seen = asyncio.run(main())
+    assert all(type(c) is Reasoning for c in seen)
+    assert all(c.status.startswith("Generating ") for c in seen[:-1])
+    assert seen[-1].status.startswith(("Queued 1/", f"Generating on {ROXKY_DEV}")), seen[-1].status
+    new = fleet.requests[mark:]
+    assert sum(r.path.endswith("/queue/join") for r in new) == 1  # one job went out, and leaving sent its cancel
+    assert any("cancel" in r.path for r in new), [r.path for r in new]
 
 
 @pytest.mark.timeout(60)

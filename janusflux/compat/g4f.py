@@ -74,7 +74,6 @@ Session: ``G4F.session`` / ``FluxDev.session`` (class attributes; default None =
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import difflib
 import logging
@@ -84,7 +83,7 @@ from typing import Any, AsyncIterator, ClassVar, Mapping, Sequence, Union
 
 from ..errors import InvalidInputError, UnknownModelError
 from ..models import ModelSpec, get_model
-from ..render import StepCounter, status_text
+from ..render import StepCounter, status_text, ticking
 from ..results import Done, Event, ImageList, ImageResult, Preview, Progress
 from ..session import Session
 
@@ -434,42 +433,24 @@ async def _generate(session: Session, target: _Target, *, messages: Any, proxy: 
                                height=height, seed=seed, kwargs=kwargs)
     steps = StepCounter(params.get("steps") or spec.defaults.get("steps"))
     view = _with_zerogpu(session, token, uuid)
-    events = view.astream(spec, prompt, **params)
     started = time.monotonic()
-    pending: asyncio.Task[Event] | None = None
+    events = ticking(view.astream(spec, prompt, **params), interval)
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(events.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
+        async for event in events:
+            if event is None:
                 yield Reasoning(status=f"Generating {time.monotonic() - started:.2f}s")
-                continue
-            task, pending = pending, None
-            try:
-                event = task.result()
-            except StopAsyncIteration:  # pragma: no cover - astream always ends with Done
-                return
-            if isinstance(event, Done):
+            elif isinstance(event, Done):
                 yield Reasoning(status=f"Finished {time.monotonic() - started:.2f}s", event=event)
                 yield _final(event.result)
                 return
-            if isinstance(event, (Preview, Progress)):
+            elif isinstance(event, (Preview, Progress)):
                 if isinstance(event, Preview) and previews and event.image is not None:
                     yield _image_response(event.image, ImagePreview)
                 if steps.advance(event) is not None:
                     yield Reasoning(status=steps.text(event), event=event)
-                continue
-            status = status_of(event, steps.total)
-            if status is not None:
+            elif (status := status_of(event, steps.total)) is not None:
                 yield status
     finally:
-        if pending is not None and not pending.done():
-            pending.cancel()  # cancels the job on the Space (astream's own cleanup)
-            try:
-                await pending
-            except (asyncio.CancelledError, StopAsyncIteration, Exception):  # noqa: BLE001 - closing
-                pass
         await events.aclose()
 
 
