@@ -494,3 +494,53 @@ def test_batch_sigint_is_acknowledged_at_once_and_exits_130(hub_env, token, tmp_
     assert proc.returncode == 130, err
     assert err.startswith("cancelling the items in flight") and "interrupted: run again to resume" in out
     assert took < 9.0, f"the item in flight was not cancelled: the batch waited {took:.1f}s for it"
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("args", [["doctor"], ["doctor", "--json"], ["generate", "flux-schnell", "a cat", *SMALL],
+                                  ["--help"]])
+def test_cli_output_never_shows_the_token(fleet, token, tmp_path, args):
+    """A real process with HF_TOKEN set: the command succeeds and no part of the token's secret (anything past
+    the `hf_` every token starts with) is printed; doctor shows the redacted form."""
+    env = _clean_env(HF_TOKEN=token, HF_ENDPOINT=fleet.hub_url)
+    p = subprocess.run([sys.executable, "-m", "janusflux.cli", *args], env=env, capture_output=True, text=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    out = p.stdout + p.stderr
+    secret = token[len("hf_"):]
+    assert token not in out and secret not in out and secret[:8] not in out and secret[-8:] not in out, out[-2000:]
+    if args == ["doctor"]:
+        assert f"HF_TOKEN ({redact(token)})" in out
+    if args == ["doctor", "--json"]:
+        assert json.loads(p.stdout)["token"]["token"] == redact(token)
+
+
+# -- results and the shared renderer (pure) --------------------------------------------------------------------------
+def test_results_show_seed_space_and_timings():
+    from janusflux.results import Done, ImageList, ImageResult, TextResult
+
+    answer = TextResult("a red square", model="janus", space_id="deepseek-ai/Janus-Pro-7B", seed=42,
+                        timings={"total": 1.5})
+    r = repr(answer)
+    assert "seed=42" in r and "space_id='deepseek-ai/Janus-Pro-7B'" in r and "'total': 1.5" in r
+    assert "a red square" in r and answer == "a red square"
+    image = ImageResult(url="http://h/a.webp", seed=7, space_id="a/b", timings={"queued": 0.1, "total": 2.0})
+    assert "seed=7" in repr(image) and "space_id='a/b'" in repr(image) and "'total': 2.0" in repr(image)
+    assert Done(result=answer).space_id == "deepseek-ai/Janus-Pro-7B"
+    assert Done(result=ImageList([image])).space_id == "a/b" and Done(result=None).space_id is None
+    assert Done(result=answer, space_id="x/y").space_id == "x/y"
+
+
+def test_step_counter_shows_each_step_once():
+    from janusflux.render import StepCounter, status_text
+    from janusflux.results import Preview, Progress, Queued
+
+    def steps(events, total=None):
+        c = StepCounter(total)
+        return [c.text(e) for e in events if c.advance(e) is not None]
+
+    one = [Progress(step=i, total=3) for i in (1, 2, 3)]
+    two = [e for i in (1, 2, 3) for e in (Progress(step=i, total=3), Preview(step=i))] + [Preview(step=4)]
+    assert steps(one) == steps(two) == ["Step 1/3", "Step 2/3", "Step 3/3"]
+    assert steps([Preview(step=1), Preview(step=2)]) == ["Step 1", "Step 2"]
+    assert status_text(Queued(rank=0, queue_size=1, space_id="a/b")) == "Queued 1/1 on a/b"
