@@ -5,9 +5,11 @@
   ``Switching from ... to ...``). Queue positions are 1-based.
 - :class:`StepCounter` reports each model step once, whether the stream sends one event per step or two (a progress
   update and a preview image) and whatever the last preview says.
-- :class:`ProgressView` is a ``tqdm.auto`` bar fed by events: a step bar for models with steps (FLUX), a status line
-  with a timer for the others (chat). In Jupyter ``tqdm.auto`` draws a widget that updates in place (it needs
-  ``ipywidgets``: ``pip install 'janusflux[notebook]'``).
+- :class:`ProgressView` shows them: in a terminal a ``tqdm`` bar on stderr (a step bar for models with steps, FLUX;
+  a status line with a timer for the others, chat); in Jupyter one display that updates in place (an HTML
+  ``<progress>`` bar and the status), needing neither ipywidgets nor tqdm's widget (gradio patches tqdm in a kernel
+  that runs the twins). ``pip install 'janusflux[notebook]'`` adds ipywidgets for the tqdm bars of the libraries
+  underneath (huggingface_hub downloads), so they draw widgets instead of warning ``IProgress not found``.
 - :func:`track` runs a stream with a :class:`ProgressView` and returns its result::
 
       image = track(session.stream("flux", "a fox", steps=8))
@@ -87,6 +89,36 @@ def steps_of(spec: Any, params: Mapping[str, Any]) -> int | None:
     return None
 
 
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    return "ipykernel" in sys.modules and get is not None and type(get()).__name__ == "ZMQInteractiveShell"
+
+
+class _NotebookLine:
+    """One Jupyter output updated in place: an HTML progress bar (when there are steps) and the status."""
+
+    def __init__(self, desc: str, total: int | None) -> None:
+        from IPython.display import display
+
+        self.desc, self.total, self.n, self.status = desc, total, 0, ""
+        self.handle = display(self._bundle(), raw=True, display_id=True)
+
+    def _bundle(self) -> dict[str, str]:
+        import html
+
+        steps = f" {self.n}/{self.total}" if self.total else ""
+        text = f"{self.desc}:{steps} {self.status}".rstrip()
+        bar = f'<progress value="{self.n}" max="{self.total}"></progress> ' if self.total else ""
+        return {"text/plain": text, "text/html": f"<div>{bar}<code>{html.escape(text)}</code></div>"}
+
+    def update(self, n: int | None = None, total: int | None = None, status: str | None = None) -> None:
+        self.n = self.n if n is None else n
+        self.total = self.total if total is None else total
+        self.status = self.status if status is None else status
+        self.handle.update(self._bundle(), raw=True)
+
+
 class ProgressView:
     """A progress display fed by a call's events (call it with each event; :meth:`close` at the end).
 
@@ -98,7 +130,10 @@ class ProgressView:
         self.desc = desc
         self.steps = StepCounter(total_steps)
         self.bar: Any = None
-        if enabled:
+        self.line: _NotebookLine | None = None
+        if enabled and file is None and _in_notebook():
+            self.line = _NotebookLine(desc, total_steps)
+        elif enabled:
             from tqdm.auto import tqdm
 
             fmt = None if total_steps else "{desc} [{elapsed}]"
@@ -106,6 +141,13 @@ class ProgressView:
                             position=position, dynamic_ncols=True, bar_format=fmt)
 
     def __call__(self, event: Event) -> None:
+        if self.line is not None:
+            step = self.steps.advance(event)
+            if step is not None:
+                self.line.update(n=step, total=self.steps.total, status="")
+            elif (text := status_text(event, self.steps.total)) is not None:
+                self.line.update(status=text)
+            return
         bar = self.bar
         if bar is None:
             return
@@ -124,6 +166,8 @@ class ProgressView:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        if self.line is not None and self.line.status.startswith(("Queued", "Generating on")):
+            self.line.update(status="done")
 
 
 def track(events: Iterable[Event], *, desc: str = "", total_steps: int | None = None, enabled: bool = True) -> Any:
