@@ -222,7 +222,8 @@ def load_items(source: Any, *, model: str = "flux", **defaults: Any) -> list[Bat
     seen: set[str] = set()
     for line, raw in _rows(source):
         error: str | None = None
-        prompt, item_model, params = None, model, {}
+        prompt, item_model = None, model
+        params: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         explicit = None
         try:

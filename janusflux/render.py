@@ -18,10 +18,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from typing import Any, AsyncIterator, Iterable, Mapping, TextIO
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from typing import Any, TextIO
 
-from .results import Done, Event, Fallback, Log, Preview, Progress, Queued, Retry, Started, Waiting, Waking
+from .results import (
+    Done,
+    Event,
+    Fallback,
+    Log,
+    Preview,
+    Progress,
+    Queued,
+    Retry,
+    Started,
+    Waiting,
+    Waking,
+)
 
 __all__ = ["ProgressView", "StepCounter", "status_text", "steps_of", "ticking", "track"]
 
@@ -183,7 +197,7 @@ def track(events: Iterable[Event], *, desc: str = "", total_steps: int | None = 
     raise RuntimeError("the event stream ended without a result")
 
 
-async def ticking(events: AsyncIterator[Event], interval: float) -> AsyncIterator[Event | None]:
+async def ticking(events: AsyncIterator[Event], interval: float) -> AsyncGenerator[Event | None, None]:
     """The events of an async stream, and None every ``interval`` seconds while none comes (a heartbeat, a moment
     to check for a stop). Closing it early cancels the pending wait, which cancels the job (the stream's cleanup)."""
     pending: asyncio.Future[Event] | None = None
@@ -203,8 +217,6 @@ async def ticking(events: AsyncIterator[Event], interval: float) -> AsyncIterato
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):  # closing
                 await pending
-            except (asyncio.CancelledError, StopAsyncIteration, Exception):  # noqa: BLE001 - closing
-                pass
         await events.aclose()  # type: ignore[attr-defined]

@@ -356,6 +356,7 @@ def _zerogpu(api_key: object, zerogpu_uuid: object) -> tuple[str | None, str | N
 def _with_zerogpu(session: Session, token: str | None, uuid: str | None) -> Session:
     """A view of ``session`` that sends this ZeroGPU token / uuid: it shares the session's clients, threads and
     cache, and is never closed itself. (Session takes a ZeroGPU token only at construction.)"""
+    # TODO(after the session split merges): pass zerogpu_token=/zerogpu_uuid= per call instead of copying.
     if token is None and uuid is None:
         return session
     if getattr(session, "_closed", False):
