@@ -250,8 +250,12 @@ def _check_generate(spec: Any, prompt: str, params: dict[str, Any]) -> None:
     """The adapter's own checks (sizes, aspect ratio, ranges), run once here before the twins start or any request."""
     from .spaces import get_adapter
 
-    if spec.family != "auto":  # an `auto` model is bound (and checked) from the Space's API info at call time
-        get_adapter(spec.family).prepare(spec, {**params, "prompt": prompt}, None)
+    adapter = get_adapter(spec.family)
+    unified = {**params, "prompt": prompt}
+    if getattr(adapter, "bind", None) is not None:  # mapped from the Space's API info at call time: checks only
+        adapter.check(unified)
+    else:
+        adapter.prepare(spec, unified)
 
 
 def _check_chat(spec: Any, params: dict[str, Any]) -> None:
