@@ -22,9 +22,11 @@ writes ``<id>.png`` (PNG text metadata: prompt, seed, model, Space), atomically.
 parameters, the seed used, the Space, the file and the error — flushed and fsynced before the next. Running the same
 batch again skips the items whose last line is ``done`` and whose file exists, and retries the others.
 
-Pacing: when the user's ZeroGPU quota is exhausted (``QuotaExceededError(scope="user")`` with a retry-after), the
-whole batch pauses for the retry-after (if it is within ``max_wait``) instead of hammering the Spaces; beyond
-``max_wait`` the batch stops (resume it later). Ctrl-C or SIGTERM stop taking new items and let the ones in flight
+Pacing: the first ZeroGPU quota error of any kind but "pending" is a wall for the whole batch (see
+:mod:`janusflux.pacing`): no further request goes out while the allowance is spent; the batch pauses for the
+retry-after or until the reset (from the error or the Hub's quota API) when that fits ``max_wait``, else it stops and
+its summary says when the allowance resets (resume by running it again). With ``until_done=True`` it waits out every
+reset until the work is done or ``deadline`` passes. Ctrl-C or SIGTERM stop taking new items and let the ones in flight
 finish (a second signal cancels them); :class:`BatchStopping` reports it at once; the manifest stays consistent and
 a later run resumes. ``concurrency`` counts calls in flight per model group, a group being a model's first Space
 (its mirrors included: the session spreads a group's calls over the mirrors).
@@ -50,7 +52,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from . import policy
-from .errors import InvalidInputError, JanusfluxError, QuotaExceededError
+from .errors import GenerationTimeoutError, InvalidInputError, JanusfluxError, QuotaExceededError
+from .pacing import PROBE_EVERY, Walls
 from .params import IMAGE_SETTINGS
 
 __all__ = [
@@ -59,6 +62,7 @@ __all__ = [
     "BatchStart",
     "BatchStopping",
     "BatchSummary",
+    "BatchWaiting",
     "ItemDone",
     "ItemFailed",
     "ItemSkipped",
@@ -77,7 +81,6 @@ _INTS = ("seed", "width", "height", "steps")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 METADATA = "metadata.jsonl"
 ABORT_POLL = 0.1  # seconds: how soon an abort reaches a call that hears nothing from its Space
-MAX_PAUSES_PER_ITEM = 10
 MAX_BACKOFFS_PER_ITEM = 6  # runs/pending limits: policy.backoff 1, 2, 4, 8, 16, 30 s
 
 
@@ -351,11 +354,21 @@ class BatchStopping:
 
 @dataclass
 class BatchPaused:
-    """The whole batch waits (ZeroGPU quota retry-after)."""
+    """The whole batch waits for the ZeroGPU allowance (a retry-after, or its reset at ``resets_at``)."""
 
     seconds: float
     reason: str
+    resets_at: datetime | None = None
     type: str = field(default="batch-paused", init=False)
+
+
+@dataclass
+class BatchWaiting:
+    """Sent about once a second while the batch is paused: ``seconds_left`` of the pause (a countdown)."""
+
+    seconds_left: float
+    resets_at: datetime | None = None
+    type: str = field(default="batch-waiting", init=False)
 
 
 OnEvent = Callable[[BatchItem | None, Any], None]
@@ -377,6 +390,9 @@ class BatchSummary:
     out_dir: str = ""
     manifest: str = ""
     failures: list[dict[str, Any]] = field(default_factory=list)
+    resets: int = 0  # quota walls the batch waited out
+    resets_at: datetime | None = None  # when the allowance comes back, when known (after a quota wall)
+    stop_reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -387,12 +403,25 @@ class BatchSummary:
                 "pending": self.pending, "elapsed": round(self.elapsed, 3), "paused": round(self.paused, 3),
                 "interrupted": self.interrupted, "ok": self.ok,
                 "stopped_by": None if self.stopped_by is None else f"{type(self.stopped_by).__name__}: {self.stopped_by}",
+                "stop_reason": self.stop_reason or None, "resets": self.resets,
+                "resets_at": None if self.resets_at is None else self.resets_at.isoformat(),
                 "out_dir": self.out_dir, "manifest": self.manifest, "failures": self.failures}
 
     def __str__(self) -> str:
+        from .quota import format_duration
+
         extra = " (interrupted: run again to resume)" if self.interrupted else ""
         if self.stopped_by is not None:
-            extra = f" (stopped: {type(self.stopped_by).__name__}: {self.stopped_by}; run again to resume)"
+            why = f" ({self.stop_reason})" if self.stop_reason else ""
+            extra = f" (stopped: {type(self.stopped_by).__name__}: {self.stopped_by}{why}; run again to resume)"
+            if isinstance(self.stopped_by, QuotaExceededError):
+                if self.resets_at is not None:
+                    left = max(0.0, (self.resets_at - datetime.now(timezone.utc)).total_seconds())
+                    when = f"resets at {self.resets_at:%Y-%m-%d %H:%M:%S} UTC (in {format_duration(left)})"
+                else:
+                    when = "reset time unknown (`janusflux quota` shows it with a token)"
+                extra = (f" (stopped by a ZeroGPU quota wall: {type(self.stopped_by).__name__}: {self.stopped_by}; "
+                         f"the allowance {when}; run the same command again then to resume, or add --until-done)")
         return (f"batch: {self.total} items: {self.done} done, {self.skipped} skipped, {self.failed} failed, "
                 f"{self.pending} pending in {self.elapsed:.1f}s{extra}; manifest {self.manifest}")
 
@@ -404,13 +433,17 @@ class _Aborted(Exception):
 
 class _Runner:
     def __init__(self, session: Any, out_dir: Path, manifest: _Manifest, on_event: OnEvent | None,
-                 stop: threading.Event, abort: threading.Event, max_wait: float, timeout: float | None,
+                 stop: threading.Event, abort: threading.Event, walls: Walls, timeout: float | None,
                  call_max_wait: float) -> None:
         self.session, self.out_dir, self.manifest = session, out_dir, manifest
         self.on_event, self.stop, self.abort = on_event, stop, abort
-        self.max_wait, self.timeout, self.call_max_wait = max_wait, timeout, call_max_wait
+        self.walls, self.timeout, self.call_max_wait = walls, timeout, call_max_wait
+        self.max_wait = walls.max_wait
         self._lock = threading.Lock()
+        self._wall_lock = threading.Lock()
         self._pause_until = 0.0
+        self.resets_at: datetime | None = None
+        self.stop_reason = ""
         self.paused = 0.0
         self.done: list[dict[str, Any]] = []
         self.failed: list[dict[str, Any]] = []
@@ -427,18 +460,50 @@ class _Runner:
             log.exception("batch on_event callback failed")
 
     # pacing
-    def pause(self, seconds: float, reason: str) -> None:
+    def pause(self, seconds: float, reason: str, resets_at: datetime | None = None) -> None:
         with self._lock:
             until = time.monotonic() + seconds
             if until <= self._pause_until:
                 return
             self._pause_until = until
-        self.emit(None, BatchPaused(seconds=seconds, reason=reason))
+            self.resets_at = resets_at
+        self.emit(None, BatchPaused(seconds=seconds, reason=reason, resets_at=resets_at))
+
+    def pause_left(self) -> float:
+        with self._lock:
+            return max(0.0, self._pause_until - time.monotonic())
+
+    def halt(self, error: BaseException, reason: str = "") -> None:
+        """Stop the batch because of ``error`` (the first one kept)."""
+        with self._lock:
+            if self.stopped_by is None:
+                self.stopped_by, self.stop_reason = error, reason
+        self.stop.set()
+
+    def wall(self, e: QuotaExceededError) -> bool:
+        """A quota wall (see :mod:`janusflux.pacing`): True when the whole batch pauses until the allowance comes
+        back (no request goes out meanwhile), False when it stops."""
+        with self._wall_lock:
+            if self.stop.is_set():
+                return False
+            if self.pause_left() > 0:
+                return True  # a call sent before the wall met it too: the pause already covers it
+            w = self.walls.meet(e)
+            self.resets_at = w.resets_at or self.resets_at
+            if w.seconds is None:
+                self.halt(e, w.reason)
+                return False
+            self.pause(w.seconds, w.reason, w.resets_at)
+            return True
 
     def gate(self) -> bool:
-        """Wait out a batch pause. False when the batch is stopping."""
+        """Wait out a batch pause. False when the batch is stopping (or its deadline passed)."""
         while True:
             if self.stop.is_set():
+                return False
+            deadline = self.walls.deadline
+            if deadline is not None and time.monotonic() >= deadline:
+                self.halt(GenerationTimeoutError("the batch's deadline passed"), "deadline")
                 return False
             with self._lock:
                 left = self._pause_until - time.monotonic()
@@ -499,20 +564,15 @@ class _Runner:
                 return
             except QuotaExceededError as e:
                 text = f"{type(e).__name__}: {e}"
-                # the pacing is the session's policy, with the batch's own wait budget and pause count
-                d = policy.decide(e, pauses + 1, self.max_wait)
-                if e.scope == "user" and e.retry_after is not None:
-                    if d.action == "wait" and pauses < MAX_PAUSES_PER_ITEM:
+                if e.scope == "pending":  # credits held by running tasks: the session's backoff, batch-wide
+                    d = policy.decide(e, pauses + 1, self.max_wait)
+                    if d.action == "wait" and pauses < MAX_BACKOFFS_PER_ITEM:
                         pauses += 1
-                        self.pause(d.seconds, "ZeroGPU quota exhausted: waiting for the retry-after")
+                        self.pause(d.seconds, d.reason)
                         continue
                     self.fail(item, text, type(e).__name__, started)
-                    self.stopped_by = e  # every other item would hit the same wall: stop, resume later
-                    self.stop.set()
                     return
-                if d.action == "wait" and pauses < MAX_BACKOFFS_PER_ITEM:
-                    pauses += 1
-                    self.pause(d.seconds, d.reason)
+                if self.wall(e):  # every other item would meet the same wall: the batch waits or stops
                     continue
                 self.fail(item, text, type(e).__name__, started)
                 return
@@ -529,6 +589,7 @@ class _Runner:
                               elapsed=round(time.monotonic() - started, 3))
             with self._lock:
                 self.done.append(rec)
+            self.walls.progress()
             self.emit(item, ItemDone(record=rec))
             return
 
@@ -598,6 +659,9 @@ def run_batch(
     timeout: float | None = None,
     call_max_wait: float = 0.5,
     handle_signals: bool = True,
+    until_done: bool = False,
+    deadline: float | datetime | None = None,
+    probe_every: float = PROBE_EVERY,
     **defaults: Any,
 ) -> BatchSummary:
     """Run a batch (see the module docstring) and return its :class:`BatchSummary`.
@@ -610,6 +674,10 @@ def run_batch(
     quota pause accepted. ``timeout``: per call. ``call_max_wait``: the wait budget each call gets inside the
     session (small, so that quota walls come back to the batch, which pauses as a whole). ``handle_signals``: in
     the main thread, SIGINT/SIGTERM set ``stop_event`` (a second one sets ``abort_event``) for the run's duration.
+    ``until_done``: a quota wall pauses the batch until the allowance resets however long that is (the reset time
+    from the error or the Hub's quota API; ``probe_every`` seconds when unknown), again after every reset, until
+    every item is done, ``deadline`` passes (seconds from now or a datetime; the batch then stops with
+    ``GenerationTimeoutError``) or it is stopped. :class:`BatchWaiting` events count a pause down.
     ``defaults``: ``seed``, ``aspect_ratio``, ``width``, ``height``, ``steps``, ``guidance`` for every item.
     """
     t0 = time.monotonic()
@@ -617,6 +685,9 @@ def run_batch(
         raise InvalidInputError("concurrency", f"expected an int >= 1, got {concurrency!r}")
     if not isinstance(max_wait, (int, float)) or max_wait < 0:
         raise InvalidInputError("max_wait", f"expected seconds >= 0, got {max_wait!r}")
+    if not isinstance(probe_every, (int, float)) or probe_every <= 0:
+        raise InvalidInputError("probe_every", f"expected seconds > 0, got {probe_every!r}")
+    until = _deadline(deadline)
     items = load_items(items_or_path, model=model, **defaults)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -646,7 +717,8 @@ def run_batch(
             from .session import Session
 
             session = Session()
-        runner = _Runner(session, out, man, on_event, stop, abort, float(max_wait), timeout, call_max_wait)
+        walls = Walls(session, float(max_wait), until_done=until_done, deadline=until, probe_every=probe_every)
+        runner = _Runner(session, out, man, on_event, stop, abort, walls, timeout, call_max_wait)
         # One queue and `concurrency` workers per Space: a slow Space does not hold the others back.
         groups: dict[str, queue.Queue[BatchItem]] = {}
         for item in todo:
@@ -665,12 +737,17 @@ def run_batch(
         for t in threads:
             t.start()
         told = (False, False)
+        tick = 0.0
         while any(t.is_alive() for t in threads):
             try:
                 for t in threads:
                     t.join(0.1)
             except KeyboardInterrupt:  # no handler installed: the same two-step stop
                 (abort if stop.is_set() else stop).set()
+            left = runner.pause_left()
+            if left > 0 and time.monotonic() - tick >= 1.0 and not stop.is_set():  # a countdown, once a second
+                tick = time.monotonic()
+                runner.emit(None, BatchWaiting(seconds_left=left, resets_at=runner.resets_at))
             state = (stop.is_set() or abort.is_set(), abort.is_set())
             if state != told and runner.stopped_by is None:  # acknowledged at once, not when the items end
                 told = state
@@ -690,9 +767,23 @@ def run_batch(
     summary.pending = summary.total - summary.skipped - summary.done - summary.failed
     summary.interrupted = abort.is_set() or (stop.is_set() and runner.stopped_by is None and summary.pending > 0)
     summary.stopped_by = runner.stopped_by
+    summary.stop_reason = runner.stop_reason
+    summary.resets, summary.resets_at = runner.walls.waits, runner.resets_at
     summary.paused = runner.paused
     summary.elapsed = time.monotonic() - t0
     return summary
+
+
+def _deadline(deadline: float | datetime | None) -> float | None:
+    """A deadline (seconds from now, or a datetime) as a ``time.monotonic()`` value."""
+    if deadline is None:
+        return None
+    if isinstance(deadline, datetime):
+        when = deadline if deadline.tzinfo is not None else deadline.astimezone()
+        return time.monotonic() + (when - datetime.now(timezone.utc)).total_seconds()
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or deadline <= 0:
+        raise InvalidInputError("deadline", f"expected seconds > 0 or a datetime, got {deadline!r}")
+    return time.monotonic() + float(deadline)
 
 
 def _steps_and_guidance(item: BatchItem) -> tuple[Any, Any]:
