@@ -31,6 +31,7 @@ from .errors import (
     UnknownModelError,
 )
 from .params import GenerateParams
+from .allowance import Quota, quota
 from .models import ModelSpec, Range, get_model, list_models, register_model, unregister_model
 from .results import (
     Done,
@@ -71,6 +72,7 @@ __all__ = [
     "Preview",
     "Progress",
     "Queued",
+    "Quota",
     "QuotaExceededError",
     "Range",
     "Result",
@@ -95,6 +97,7 @@ __all__ = [
     "generate",
     "get_model",
     "list_models",
+    "quota",
     "register_model",
     "stream",
     "unregister_model",

@@ -408,7 +408,7 @@ class BatchSummary:
                 "out_dir": self.out_dir, "manifest": self.manifest, "failures": self.failures}
 
     def __str__(self) -> str:
-        from .quota import format_duration
+        from .allowance import format_duration
 
         extra = " (interrupted: run again to resume)" if self.interrupted else ""
         if self.stopped_by is not None:

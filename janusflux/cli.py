@@ -6,6 +6,7 @@
     janusflux batch prompts.txt --out images/ --model flux-schnell --concurrency 2
     janusflux models [--json]
     janusflux doctor [--local] [--json]
+    janusflux quota [--local] [--json]
     janusflux serve all --port 7860
 
 One grammar: ``janusflux generate [MODEL] PROMPT`` and ``janusflux chat [MODEL] [QUESTION]``; the model may be
@@ -164,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", parents=[_common(local=False)], help="list model aliases, Spaces and limits")
     m.set_defaults(local=False)
+
+    _add_quota_parser(sub, common)
 
     d = sub.add_parser("doctor", parents=[common], help="check token, Hub, Spaces and ZeroGPU quota")
     d.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per request (default 10)")
@@ -614,6 +617,24 @@ def _print_doctor(r: dict[str, Any]) -> None:
         print(f"quota:  {q.get('note') or q.get('error')}")
 
 
+# -- quota ------------------------------------------------------------------------------------------------------------
+def _add_quota_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    sub.add_parser("quota", parents=[common], help="the account's ZeroGPU allowance: left, reset time, over-quota")
+
+
+def cmd_quota(args: argparse.Namespace) -> int:
+    """``janusflux quota``: huggingface_hub ``get_zero_gpu_quota`` against the session's Hub endpoint."""
+    from .allowance import quota
+
+    with _session(args, timeout=None) as session:
+        q = quota(session)
+    if args.json:
+        _emit_json(q.to_dict())
+    else:
+        print(q)
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     if getattr(args, "twins_missing", False):
         raise ImportError("`janusflux serve` needs the twins extra: pip install 'janusflux[twins]'")
@@ -623,7 +644,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"generate": cmd_generate, "chat": cmd_chat, "batch": cmd_batch, "models": cmd_models,
-             "doctor": cmd_doctor, "serve": cmd_serve}
+             "doctor": cmd_doctor, "serve": cmd_serve, "quota": cmd_quota}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import QuotaExceededError
-from .quota import format_duration, try_quota
+from .allowance import format_duration, try_quota
 
 __all__ = ["MAX_IDLE_WALLS", "PROBE_EVERY", "Wall", "Walls"]
 

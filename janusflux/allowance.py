@@ -4,7 +4,8 @@
     q = janusflux.quota()              # the default session's endpoint and token
     print(q)                           # ZeroGPU: 1810s of 2400s left, resets at 2026-11-29 09:12:03 UTC (in 11h42m)
 
-``janusflux quota`` (``--json``) prints the same. The batch runner asks it where a quota error does not say when the
+``janusflux quota`` (``--json``) prints the same (this module is ``janusflux.allowance`` so that the function can be
+``janusflux.quota``). The batch runner asks it where a quota error does not say when the
 allowance comes back (a spent allowance: ``0s left``, the runs limit). The quota is per account: without a token there
 is nothing to ask (ZeroGPU counts anonymous callers per IP address), and :func:`quota` raises ``InvalidInputError``
 naming ``token``.
@@ -19,14 +20,14 @@ from typing import Any
 
 from .errors import InvalidInputError, SpaceUnavailableError
 
-__all__ = ["Quota", "quota", "try_quota", "format_duration"]
+__all__ = ["Quota", "format_duration", "quota", "try_quota"]
 
-log = logging.getLogger("janusflux.quota")
+log = logging.getLogger("janusflux.allowance")
 
 
 def format_duration(seconds: float) -> str:
     """``1h02m03s`` / ``4m05s`` / ``6s``."""
-    s = max(0, int(round(seconds)))
+    s = max(0, round(seconds))
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
     if h:
@@ -83,8 +84,7 @@ def _endpoint_and_token(session: Any, token: str | None, endpoint: str | None) -
     return hub.rstrip("/"), token if token is not None else session.token_for(hub)
 
 
-def quota(session: Any = None, *, token: str | None = None, endpoint: str | None = None,
-          timeout: float = 10.0) -> Quota:
+def quota(session: Any = None, *, token: str | None = None, endpoint: str | None = None) -> Quota:
     """The ZeroGPU allowance of the session's account (default: janusflux's default session) on its Hub endpoint.
 
     ``InvalidInputError`` (``token``) without a token or when the Hub refuses it; ``SpaceUnavailableError`` when
