@@ -14,13 +14,14 @@ naming ``token``.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidInputError, SpaceUnavailableError
 
-__all__ = ["Quota", "format_duration", "quota", "try_quota"]
+__all__ = ["Quota", "UsageMeter", "format_duration", "quota", "try_quota"]
 
 log = logging.getLogger("janusflux.allowance")
 
@@ -124,3 +125,42 @@ def try_quota(session: Any) -> Quota | None:
     except (InvalidInputError, SpaceUnavailableError) as e:
         log.debug("ZeroGPU quota unknown: %s", e)
         return None
+
+
+class UsageMeter:
+    """What a run charged to the allowance, measured from quota snapshots (:func:`try_quota`) taken at the start, at
+    each quota wall, after each pause and at the end: between two snapshots of the same window, ``charged`` grows by
+    the allowance used and ``declared`` by the declared ZeroGPU durations of the calls finished (a pair that spans a
+    reset is skipped). ``charged / declared`` is the hardware factor the account was really charged."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.charged = 0.0
+        self.declared = 0.0
+        self._last: tuple[Quota, float] | None = None
+        self._lock = threading.Lock()
+
+    def mark(self, declared_so_far: float) -> Quota | None:
+        """Take a snapshot; ``declared_so_far``: the declared seconds of the calls finished so far in this run."""
+        q = try_quota(self.session)
+        with self._lock:
+            if q is None:
+                return None
+            if self._last is not None:
+                a, declared = self._last
+                if q.remaining <= a.remaining and (a.resets_at is None or a.resets_at == q.resets_at):
+                    self.charged += a.remaining - q.remaining
+                    self.declared += declared_so_far - declared
+            self._last = (q, declared_so_far)
+        return q
+
+    def forget(self) -> None:
+        """Drop the last snapshot (it was not taken at a quiet moment): the next one starts a new pair."""
+        with self._lock:
+            self._last = None
+
+    def record(self) -> dict[str, float] | None:
+        """The journal's usage record, or None when nothing was measured."""
+        if self.declared <= 0 or self.charged <= 0:
+            return None
+        return {"charged": round(self.charged, 3), "declared": round(self.declared, 3)}

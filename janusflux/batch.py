@@ -53,6 +53,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from . import policy
 from .errors import GenerationTimeoutError, InvalidInputError, JanusfluxError, QuotaExceededError
+from .allowance import UsageMeter
 from .pacing import PROBE_EVERY, Walls
 from .params import IMAGE_SETTINGS
 
@@ -444,12 +445,33 @@ class _Runner:
         self._pause_until = 0.0
         self.resets_at: datetime | None = None
         self.stop_reason = ""
+        self.meter: UsageMeter | None = None  # set when the session has a token: measures what the run charged
+        self.declared = 0.0  # declared ZeroGPU seconds of the calls done in this run
+        self._measured_pause = True
         self.paused = 0.0
         self.done: list[dict[str, Any]] = []
         self.failed: list[dict[str, Any]] = []
         self.stopped_by: BaseException | None = None
         self.crash: BaseException | None = None
         self.in_flight = 0
+        self.calls = 0  # calls sent and not answered yet
+
+    def measure(self, settle: float = 0.0) -> None:
+        """A quota snapshot for the usage record (see :class:`~janusflux.allowance.UsageMeter`), once no call is in
+        flight (waiting up to ``settle`` seconds for that; a snapshot that cannot wait is dropped)."""
+        if self.meter is None:
+            return
+        deadline = time.monotonic() + settle
+        while True:
+            with self._lock:
+                calls, declared = self.calls, self.declared
+            if calls == 0:
+                self.meter.mark(declared)
+                return
+            if time.monotonic() >= deadline:
+                self.meter.forget()
+                return
+            time.sleep(0.02)
 
     def emit(self, item: BatchItem | None, ev: Any) -> None:
         if self.on_event is None:
@@ -467,6 +489,7 @@ class _Runner:
                 return
             self._pause_until = until
             self.resets_at = resets_at
+            self._measured_pause = False
         self.emit(None, BatchPaused(seconds=seconds, reason=reason, resets_at=resets_at))
 
     def pause_left(self) -> float:
@@ -494,6 +517,7 @@ class _Runner:
                 self.halt(e, w.reason)
                 return False
             self.pause(w.seconds, w.reason, w.resets_at)
+            self.measure(settle=w.seconds / 2)  # the window's use, once the calls sent before the wall are answered
             return True
 
     def gate(self) -> bool:
@@ -507,7 +531,13 @@ class _Runner:
                 return False
             with self._lock:
                 left = self._pause_until - time.monotonic()
+                measured = self._measured_pause
             if left <= 0:
+                if not measured:  # the allowance as the pause left it, before any worker sends again
+                    with self._wall_lock:
+                        if not self._measured_pause:
+                            self._measured_pause = True
+                            self.measure()
                 return True
             t0 = time.monotonic()
             self.stop.wait(min(left, 0.2))
@@ -559,7 +589,13 @@ class _Runner:
                 return  # stopping: the item stays pending
             self.emit(item, ItemStart())
             try:
-                files, result = self.generate(item)
+                with self._lock:
+                    self.calls += 1
+                try:
+                    files, result = self.generate(item)
+                finally:
+                    with self._lock:
+                        self.calls -= 1
             except _Aborted:
                 return
             except QuotaExceededError as e:
@@ -589,6 +625,7 @@ class _Runner:
                               elapsed=round(time.monotonic() - started, 3))
             with self._lock:
                 self.done.append(rec)
+                self.declared += _declared(item)
             self.walls.progress()
             self.emit(item, ItemDone(record=rec))
             return
@@ -719,6 +756,9 @@ def run_batch(
             session = Session()
         walls = Walls(session, float(max_wait), until_done=until_done, deadline=until, probe_every=probe_every)
         runner = _Runner(session, out, man, on_event, stop, abort, walls, timeout, call_max_wait)
+        if todo and session is not None and session.token_for(session.hf_endpoint):
+            runner.meter = UsageMeter(session)
+            runner.measure()
         # One queue and `concurrency` workers per Space: a slow Space does not hold the others back.
         groups: dict[str, queue.Queue[BatchItem]] = {}
         for item in todo:
@@ -754,6 +794,10 @@ def run_batch(
                 runner.emit(None, BatchStopping(abort=state[1], in_flight=runner.in_flight))
         if runner.crash is not None:
             raise runner.crash
+        runner.measure()
+        usage = runner.meter.record() if runner.meter is not None else None
+        if usage is not None:  # what this run charged: `plan_batch` refines its estimate from these lines
+            man.append({"usage": usage, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     finally:
         _write_metadata(out, items, man.path)
         for sig, handler in restore:
@@ -772,6 +816,16 @@ def run_batch(
     summary.paused = runner.paused
     summary.elapsed = time.monotonic() - t0
     return summary
+
+
+def _declared(item: BatchItem) -> float:
+    """The item's model's declared ZeroGPU duration (0 when unknown)."""
+    from .models import get_model
+
+    try:
+        return float(get_model(item.model).zerogpu_duration or 0)
+    except InvalidInputError:
+        return 0.0
 
 
 def _deadline(deadline: float | datetime | None) -> float | None:

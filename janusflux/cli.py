@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longest quota pause the batch accepts before stopping (default 3600)")
     _image_options(b)
     _call_options(b)
+    _batch_quota_options(b)
 
     m = sub.add_parser("models", parents=[_common(local=False)], help="list model aliases, Spaces and limits")
     m.set_defaults(local=False)
@@ -426,12 +427,71 @@ def _item_steps(item: Any) -> int | None:
     return steps_of(get_model(item.model), item.params)
 
 
+def _batch_quota_options(b: argparse.ArgumentParser) -> None:
+    """``batch`` options past the free quota: plan, run across resets."""
+    from .plan import DEFAULT_HARDWARE_FACTOR
+
+    b.add_argument("--plan", action="store_true",
+                   help="print what the batch will take (ZeroGPU time, what fits today, resets, replicas) and exit")
+    b.add_argument("--hardware-factor", type=float, default=DEFAULT_HARDWARE_FACTOR, metavar="F",
+                   help=f"--plan: ZeroGPU charges declared duration x F (default {DEFAULT_HARDWARE_FACTOR})")
+    b.add_argument("--replicas", type=int, default=0, metavar="N", help="--plan: estimate N dedicated replicas")
+    b.add_argument("--hardware", default=None, metavar="HW", help="--plan: the replicas' hardware, e.g. a10g-large")
+    b.add_argument("--until-done", action="store_true",
+                   help="wait out every ZeroGPU allowance reset until every item is done (or --deadline, Ctrl-C)")
+    b.add_argument("--deadline", default=None, metavar="WHEN",
+                   help="--until-done: stop at this time (ISO 8601) or after this long (90m, 8h, 2d, seconds)")
+
+
+def _parse_deadline(text: str | None) -> Any:
+    """``--deadline``: seconds (``90m``, ``8h``, ``2d``, ``3600``) or an ISO 8601 time."""
+    import re
+    from datetime import datetime
+
+    from .errors import InvalidInputError
+
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if m:
+        return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError("deadline", f"expected 90m, 8h, 2d, seconds or an ISO 8601 time, got {text!r}") from None
+
+
+def cmd_batch_plan(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
+    """``janusflux batch FILE --plan``: nothing is generated."""
+    from .plan import plan_batch
+
+    with _session(args, timeout=None) as session:
+        plan = plan_batch(args.input, args.out, model=args.model, session=session, manifest=args.manifest,
+                          hardware_factor=args.hardware_factor, replicas=args.replicas, hardware=args.hardware,
+                          **defaults)
+    if args.json:
+        _emit_json(plan.to_dict())
+    else:
+        print(plan)
+    return EXIT_OK
+
+
+def _countdown(ev: Any) -> str:
+    from .allowance import format_duration
+
+    at = f" (reset at {ev.resets_at:%H:%M:%S} UTC)" if ev.resets_at is not None else ""
+    return f"waiting for the ZeroGPU allowance: {format_duration(ev.seconds_left)} left{at}"
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import run_batch
 
     defaults = {k: v for k, v in {"aspect_ratio": args.aspect_ratio, "width": args.width, "height": args.height,
                                   "seed": args.seed, "steps": args.steps, "guidance": args.guidance}.items()
                 if v is not None}
+    if args.plan:
+        return cmd_batch_plan(args, defaults)
+    deadline = _parse_deadline(args.deadline)
     show = not (args.quiet or args.json)
     stop, abort = threading.Event(), threading.Event()
     lock = threading.Lock()
@@ -470,6 +530,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 return
             if kind == "batch-paused":
                 overall.set_postfix_str(f"paused {ev.seconds:.0f}s: {ev.reason}")
+                if ev.resets_at is not None:
+                    say(f"{ev.reason}")
+                return
+            if kind == "batch-waiting":
+                overall.set_postfix_str(_countdown(ev))
                 return
             if kind == "item-start":
                 bars[item.id] = _view(item.id, True, _item_steps(item))
@@ -480,7 +545,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     with _session(args) as session:
         summary = run_batch(args.input, args.out, model=args.model, session=session, concurrency=args.concurrency,
                             manifest=args.manifest, on_event=on_event, stop_event=stop, abort_event=abort,
-                            max_wait=args.batch_max_wait, timeout=args.timeout, handle_signals=True, **defaults)
+                            max_wait=args.batch_max_wait, timeout=args.timeout, handle_signals=True,
+                            until_done=args.until_done, deadline=deadline, **defaults)
     with lock:
         for bar in bars.values():
             bar.close()

@@ -47,6 +47,46 @@ def _unauthorized() -> JSONResponse:
     return JSONResponse({"error": "Invalid credentials in Authorization header"}, status_code=401)
 
 
+# A STAND-IN price list: the public Spaces hardware names with hourly prices as the Hub's pricing page showed them
+# (not fetched: huggingface.co is unreachable here). Shaped as `GET /api/spaces/hardware` answers huggingface_hub 2.4
+# (`list_spaces_hardware` -> JobHardwareInfo: prices per minute in micro-dollars).
+SPACES_HARDWARE: tuple[tuple[str, str, str, str, tuple[str, int, str] | None, float], ...] = (
+    # name, pretty name, cpu, ram, (gpu model, count, vram) or None, USD per hour
+    ("cpu-basic", "CPU Basic", "2 vCPU", "16 GB", None, 0.0),
+    ("cpu-upgrade", "CPU Upgrade", "8 vCPU", "32 GB", None, 0.03),
+    ("zero-a10g", "ZeroGPU", "2 vCPU", "16 GB", ("A10G", 1, "24 GB"), 0.0),
+    ("t4-small", "Nvidia T4 - small", "4 vCPU", "15 GB", ("T4", 1, "16 GB"), 0.40),
+    ("t4-medium", "Nvidia T4 - medium", "8 vCPU", "30 GB", ("T4", 1, "16 GB"), 0.60),
+    ("l4x1", "1x Nvidia L4", "8 vCPU", "30 GB", ("L4", 1, "24 GB"), 0.80),
+    ("l4x4", "4x Nvidia L4", "48 vCPU", "186 GB", ("L4", 4, "96 GB"), 3.80),
+    ("a10g-small", "Nvidia A10G - small", "4 vCPU", "15 GB", ("A10G", 1, "24 GB"), 1.00),
+    ("a10g-large", "Nvidia A10G - large", "12 vCPU", "46 GB", ("A10G", 1, "24 GB"), 1.50),
+    ("a10g-largex2", "2x Nvidia A10G - large", "24 vCPU", "92 GB", ("A10G", 2, "48 GB"), 3.00),
+    ("l40sx1", "1x Nvidia L40S", "8 vCPU", "62 GB", ("L40S", 1, "48 GB"), 1.80),
+    ("a100-large", "Nvidia A100 - large", "12 vCPU", "142 GB", ("A100", 1, "80 GB"), 2.50),
+    ("h100", "Nvidia H100", "23 vCPU", "240 GB", ("H100", 1, "80 GB"), 4.50),
+)
+
+
+def hardware_list() -> list[dict[str, Any]]:
+    """The stand-in price list as the Hub's `/api/spaces/hardware` shapes it."""
+    out = []
+    for name, pretty, cpu, ram, gpu, per_hour in SPACES_HARDWARE:
+        per_minute = per_hour / 60
+        out.append({"name": name, "prettyName": pretty, "cpu": cpu, "ram": ram, "ephemeralStorage": "50 GB",
+                    "accelerator": None if gpu is None else {"type": "gpu", "model": gpu[0], "quantity": str(gpu[1]),
+                                                             "vram": gpu[2], "manufacturer": "Nvidia"},
+                    "unitCostMicroUSD": round(per_minute * 1e6), "unitCostUSD": round(per_minute, 6),
+                    "unitLabel": "minute"})
+    return out
+
+
+def _hardware_routes(app: FastAPI) -> None:
+    @app.get("/api/spaces/hardware")
+    def spaces_hardware():
+        return hardware_list()
+
+
 def build_hub(fleet: TwinFleet) -> FastAPI:
     app = FastAPI(title="janusflux Hub twin", docs_url=None, redoc_url=None, openapi_url=None)
     zero = fleet.zero
@@ -174,6 +214,8 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
     def telemetry(topic: str):
         # huggingface_hub's send_telemetry (used by gradio_client's Client) sends HEAD here; the twin keeps nothing.
         return JSONResponse({})
+
+    _hardware_routes(app)
 
     # --- control API ----------------------------------------------------------------------------------------------
     @app.post("/_twin/fault")
