@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .errors import QuotaExceededError
 from .allowance import format_duration, try_quota
+from .errors import QuotaExceededError
 
 __all__ = ["MAX_IDLE_WALLS", "PROBE_EVERY", "Wall", "Walls"]
 

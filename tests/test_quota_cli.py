@@ -28,13 +28,12 @@ def test_quota_of_a_fresh_then_a_used_account(fleet, token):
 
 @pytest.mark.live
 def test_quota_needs_a_token_and_says_so(fleet):
-    with janusflux.Session(hf_endpoint=fleet.hub_url, token=False) as s:
-        with pytest.raises(InvalidInputError) as e:
-            janusflux.quota(s)
+    with janusflux.Session(hf_endpoint=fleet.hub_url, token=False) as s, pytest.raises(InvalidInputError) as e:
+        janusflux.quota(s)
     assert e.value.param == "token" and "per account" in str(e.value)
-    with janusflux.Session(hf_endpoint=fleet.hub_url, token="not-a-token") as s:
-        with pytest.raises(InvalidInputError, match="refused the token"):
-            janusflux.quota(s)
+    with janusflux.Session(hf_endpoint=fleet.hub_url, token="not-a-token") as s, \
+            pytest.raises(InvalidInputError, match="refused the token"):
+        janusflux.quota(s)
 
 
 @pytest.mark.live
