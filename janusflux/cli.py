@@ -428,7 +428,7 @@ def _item_steps(item: Any) -> int | None:
 
 
 def _batch_quota_options(b: argparse.ArgumentParser) -> None:
-    """``batch`` options past the free quota: plan, run across resets."""
+    """``batch`` options past the free quota: plan, run across resets, publish."""
     from .plan import DEFAULT_HARDWARE_FACTOR
 
     b.add_argument("--plan", action="store_true",
@@ -441,6 +441,9 @@ def _batch_quota_options(b: argparse.ArgumentParser) -> None:
                    help="wait out every ZeroGPU allowance reset until every item is done (or --deadline, Ctrl-C)")
     b.add_argument("--deadline", default=None, metavar="WHEN",
                    help="--until-done: stop at this time (ISO 8601) or after this long (90m, 8h, 2d, seconds)")
+    b.add_argument("--push-to-hub", default=None, metavar="USER/NAME",
+                   help="then publish the finished images and metadata as a Hub dataset (with a dataset card)")
+    b.add_argument("--private", action="store_true", help="--push-to-hub: create the dataset private")
 
 
 def _parse_deadline(text: str | None) -> Any:
@@ -476,6 +479,15 @@ def cmd_batch_plan(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
     return EXIT_OK
 
 
+def _push(args: argparse.Namespace, session: Any, summary: Any) -> str | None:
+    """``--push-to-hub``: publish what the batch finished (this run and earlier ones); the commit URL."""
+    if args.push_to_hub is None or summary.interrupted or summary.done + summary.skipped == 0:
+        return None
+    from .publish import push_to_hub
+
+    return push_to_hub(args.out, args.push_to_hub, session=session, private=True if args.private else None)
+
+
 def _countdown(ev: Any) -> str:
     from .allowance import format_duration
 
@@ -492,6 +504,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.plan:
         return cmd_batch_plan(args, defaults)
     deadline = _parse_deadline(args.deadline)
+    if args.push_to_hub is not None and args.push_to_hub.count("/") != 1:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError("push_to_hub", f"expected USER/NAME, got {args.push_to_hub!r}")
     show = not (args.quiet or args.json)
     stop, abort = threading.Event(), threading.Event()
     lock = threading.Lock()
@@ -547,6 +563,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                             manifest=args.manifest, on_event=on_event, stop_event=stop, abort_event=abort,
                             max_wait=args.batch_max_wait, timeout=args.timeout, handle_signals=True,
                             until_done=args.until_done, deadline=deadline, **defaults)
+        pushed = _push(args, session, summary)
     with lock:
         for bar in bars.values():
             bar.close()
@@ -557,9 +574,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
         for f in summary.failures:  # the reasons, after the bars, even with --quiet
             print(f"failed {f['id']} (line {f['line']}): {_one_line(f['error'])}", file=sys.stderr)
     if args.json:
-        _emit_json(summary.to_dict())
+        _emit_json({**summary.to_dict(), **({"pushed": pushed} if pushed else {})})
     else:
         print(summary, flush=True)
+        if pushed:
+            print(f"pushed to {pushed}", flush=True)
     if summary.interrupted:
         return EXIT_INTERRUPTED
     if summary.stopped_by is not None:

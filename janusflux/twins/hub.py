@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from . import zerogpu
+from .repos import add_repo_routes
 from .state import FAULT_KNOBS
 
 if TYPE_CHECKING:
@@ -216,6 +217,7 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
         return JSONResponse({})
 
     _hardware_routes(app)
+    add_repo_routes(app, lambda request: getattr(user_of(request), "name", None))
 
     # --- control API ----------------------------------------------------------------------------------------------
     @app.post("/_twin/fault")
