@@ -58,12 +58,11 @@ def dataset_card(rows: list[dict[str, Any]], repo_id: str) -> str:
     header = "\n".join(["---", "pretty_name: " + json.dumps(repo_id.split("/")[-1]), "task_categories:",
                         "- text-to-image", "size_categories:", f"- {size}", "tags:", "- janusflux", "- synthetic",
                         *[f"- {json.dumps(m)}" for m in models], "---"])
-    lines = [header, "", f"# {repo_id}", "",
-             f"Images generated with [janusflux](https://pypi.org/project/janusflux/) from Hugging Face Spaces: "
+    about = (f"Images generated with [janusflux](https://pypi.org/project/janusflux/) from Hugging Face Spaces: "
              f"{images} image(s) from {status['done']} item(s). `metadata.jsonl` holds one row per image (prompt, "
              f"seed, model, Space, size, steps, guidance); load it with "
-             f"`datasets.load_dataset(\"imagefolder\", data_dir=...)` or pandas.", "",
-             "## Counts", "", "| status | items |", "|---|---|"]
+             f"`datasets.load_dataset(\"imagefolder\", data_dir=...)` or pandas.")
+    lines = [header, "", f"# {repo_id}", "", about, "", "## Counts", "", "| status | items |", "|---|---|"]
     lines += [f"| {s} | {status.get(s, 0)} |" for s in ("done", "failed", "pending")]
     lines += ["", "Failed and pending items are not in the dataset.", "",
               "## Models and Spaces", "", "| model | Space | images |", "|---|---|---|"]
