@@ -113,7 +113,7 @@ def add_repo_routes(app: FastAPI, user_name: Callable[[Request], str | None]) ->
 
     @app.post("/api/validate-yaml")
     async def validate_yaml(request: Request):
-        import yaml
+        import yaml  # type: ignore[import-untyped]
 
         content = (await request.json()).get("content") or ""
         if content.startswith("---"):
@@ -149,7 +149,7 @@ def add_repo_routes(app: FastAPI, user_name: Callable[[Request], str | None]) ->
         if revision != "main":
             return _error(400, "The Hub twin keeps one branch per repo: main")
         lines = [json.loads(line) for line in (await request.body()).splitlines() if line.strip()]
-        header = next((ln["value"] for ln in lines if ln.get("key") == "header"), {})
+        header: dict[str, Any] = next((ln["value"] for ln in lines if ln.get("key") == "header"), {})
         with store.lock:
             files = dict(repo.files)
             for ln in lines:
