@@ -11,6 +11,7 @@ import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -29,7 +30,12 @@ def _is_int(v: object) -> TypeGuard[numbers.Integral]:
 
 
 def _is_real(v: object) -> TypeGuard[numbers.Real]:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int beyond float's range
+        return False
 
 
 def message_text(content: Any, param: str) -> str:
@@ -125,7 +131,7 @@ def _snap(param: str, value: object, rng: Range) -> int:
     if not _is_int(value):
         raise InvalidInputError(param, f"expected an int, got {value!r}")
     step = int(rng.step or 1)
-    snapped = round(int(value) / step) * step
+    snapped = round(Fraction(int(value), step)) * step  # exact: an int too big for a float is just out of range
     if not rng.lo <= snapped <= rng.hi:
         raise InvalidInputError(param, f"{value} is outside {rng}")
     return snapped
