@@ -283,16 +283,9 @@ def _view(desc: str, enabled: bool, total_steps: int | None = None) -> Any:
 
 
 def _run(session: Any, model: str, prompt: str | None, params: dict[str, Any], view: Any) -> Any:
-    from .results import Done
+    from .render import track
 
-    try:
-        for ev in session.stream(model, prompt, **params):
-            if isinstance(ev, Done):
-                return ev.result
-            view(ev)
-    finally:
-        view.close()
-    raise RuntimeError("the event stream ended without a result")
+    return track(session.stream(model, prompt, **params), view=view)
 
 
 def _emit_json(obj: Any) -> None:

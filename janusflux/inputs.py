@@ -3,13 +3,15 @@ any request is sent, and names the parameter."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import math
 import numbers
 import os
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -170,9 +172,24 @@ def resolve_size(spec: ModelSpec, width: object, height: object, aspect_ratio: o
     return _snap("aspect_ratio", max(round(side), 1), wr), _snap("aspect_ratio", max(round(side / ratio), 1), hr)
 
 
+_SEED_SOURCE: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar("janusflux_seed_source",
+                                                                                  default=None)
+
+
+@contextlib.contextmanager
+def seed_source(rng: random.Random) -> Iterator[random.Random]:
+    """Draw the seeds of calls made without ``seed=`` from ``rng`` inside the block (the pytest plugin uses a source
+    named after the test, so a cassette recorded without ``seed=`` replays the same requests)."""
+    token = _SEED_SOURCE.set(rng)
+    try:
+        yield rng
+    finally:
+        _SEED_SOURCE.reset(token)
+
+
 def check_seed(seed: object, rng: random.Random | None = None) -> int:
     if seed is None:
-        return (rng or random.SystemRandom()).randint(0, SEED_MAX)
+        return (rng or _SEED_SOURCE.get() or random.SystemRandom()).randint(0, SEED_MAX)
     if not _is_int(seed):
         raise InvalidInputError("seed", f"expected an int in 0..{SEED_MAX}, got {seed!r}")
     if not 0 <= int(seed) <= SEED_MAX:

@@ -68,11 +68,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -270,6 +271,19 @@ if pytest is not None:
                                            "(start_twins keywords), Session options; twins_only: skip with "
                                            "--janusflux-real; allow_unplayed: replay need not use every interaction")
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, None]:
+        """A request missing from a replayed cassette reaches the test as a janusflux error: say it in plain words."""
+        outcome = yield
+        report = outcome.get_result()
+        unmatched = _unmatched_request(call.excinfo.value) if call.excinfo is not None else None
+        if unmatched is not None and report.failed:
+            report.sections.append(("janusflux cassette", (
+                f"this request is not in the cassette: {unmatched}\n"
+                "the code under test made a call that was not recorded (other parameters, or another number of "
+                "calls); re-record with --janusflux-record")))
+            report.longrepr = f"{report.longrepr}\n\njanusflux: a request is not in the cassette: {unmatched}"
+
     @pytest.fixture(scope="session")
     def janusflux_twins(pytestconfig: Any) -> Iterator[TwinFleet]:
         """The local twins on the fixed port (started on first use, stopped at the end of the test session)."""
@@ -338,6 +352,9 @@ if pytest is not None:
                 if recording:
                     stack.enter_context(_no_heartbeat())
                 cass = stack.enter_context(my_vcr.use_cassette(path.name))
+                from .inputs import seed_source
+
+                stack.enter_context(seed_source(random.Random(name)))  # the same drawn seeds on record and replay
                 session = janusflux.configure(hf_endpoint=hub, **session_kw)
                 jc = JanusfluxCassette(path=path, recording=recording, hub_url=hub, session=session, fleet=fleet,
                                        cassette=cass, real=real)
@@ -359,6 +376,20 @@ if pytest is not None:
     def janusflux_session(janusflux_cassette: JanusfluxCassette) -> Session:
         """The session the cassette's test runs on (also janusflux's default session meanwhile)."""
         return janusflux_cassette.session
+
+
+def _unmatched_request(error: BaseException) -> str | None:
+    """The request vcrpy refused to play (``CannotOverwriteExistingCassetteException``) somewhere in ``error``'s
+    chain, as ``METHOD URI``; None when the error has another cause."""
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if type(e).__name__ == "CannotOverwriteExistingCassetteException":
+            m = re.search(r"No match for the request \(<Request \((\w+)\) ([^>]+)>\)", str(e))
+            return f"{m.group(1)} {m.group(2)}" if m else str(e).splitlines()[0]
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _main(argv: list[str]) -> int:
