@@ -11,10 +11,14 @@ The module-level functions use a default :class:`Session` created on first use (
 from __future__ import annotations
 
 import threading
-from typing import Any as _Any, AsyncIterator as _AsyncIterator, Iterator as _Iterator, cast as _cast
+from collections.abc import AsyncIterator as _AsyncIterator
+from collections.abc import Iterator as _Iterator
+from typing import Any as _Any
+from typing import cast as _cast
 
 from typing_extensions import Unpack as _Unpack
 
+from .allowance import Quota, quota
 from .errors import (
     GenerationTimeoutError,
     GPUTaskAbortedError,
@@ -30,9 +34,8 @@ from .errors import (
     SpaceUnavailableError,
     UnknownModelError,
 )
-from .params import GenerateParams
-from .allowance import Quota, quota
 from .models import ModelSpec, Range, get_model, list_models, register_model, unregister_model
+from .params import GenerateParams
 from .results import (
     Done,
     Event,

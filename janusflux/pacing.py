@@ -91,7 +91,8 @@ class Walls:
                 return Wall(None, resets_at, f"{self.idle} quota walls in a row with no item done")
             if seconds is None and self.until_done:
                 seconds = self.probe_every
-                reason = f"ZeroGPU allowance spent; its reset time is unknown: trying again in {format_duration(seconds)}"
+                reason = ("ZeroGPU allowance spent; its reset time is unknown: trying again in "
+                          f"{format_duration(seconds)}")
             elif seconds is None:
                 return Wall(None, None, "ZeroGPU allowance spent; its reset time is unknown")
             else:

@@ -91,7 +91,8 @@ class BatchPlan:
                 "replica_seconds": self.replica_seconds, "replica_cost": self.replica_cost, "notes": self.notes}
 
     def __str__(self) -> str:
-        head = f"plan: {self.total} items: {self.to_run} to run, {self.already_done} already done, {self.invalid} invalid"
+        head = (f"plan: {self.total} items: {self.to_run} to run, {self.already_done} already done, "
+                f"{self.invalid} invalid")
         lines = [head]
         measured = (f", measured {self.measured_factor:.2f} by earlier runs" if self.measured_factor is not None
                     else "")

@@ -72,7 +72,7 @@ def test_push_a_batch_as_a_dataset_then_list_download_and_load(fleet, session, t
     assert "/commit/" in push_to_hub(out, repo_id, session=session)
     push_to_hub(out, f"{user}/secret", session=session, private=True)
     other = HfApi(endpoint=fleet.hub_url, token="hf_other" + token[-8:])
-    with pytest.raises(Exception, match="404|not found|Repository Not Found"):
+    with pytest.raises(Exception, match=r"404|not found|Repository Not Found"):
         other.list_repo_files(f"{user}/secret", repo_type="dataset")
 
 
@@ -80,7 +80,7 @@ def test_push_a_batch_as_a_dataset_then_list_download_and_load(fleet, session, t
 def test_push_refusals_are_typed(fleet, session, tmp_path):
     with pytest.raises(InvalidInputError, match="repo_id"):
         push_to_hub(tmp_path, "no-slash", session=session)
-    with pytest.raises(InvalidInputError, match="metadata.jsonl"):
+    with pytest.raises(InvalidInputError, match=r"metadata\.jsonl"):
         push_to_hub(tmp_path, "me/x", session=session)
     run_batch(["a pebble"], tmp_path / "out", session=session, model="flux-schnell", **SMALL)
     with pytest.raises(InvalidInputError, match="namespace"):  # not the account's own namespace
