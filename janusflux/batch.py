@@ -802,7 +802,7 @@ def run_batch(
         runner.measure()
         usage = runner.meter.record() if runner.meter is not None else None
         if usage is not None:  # what this run charged: `plan_batch` refines its estimate from these lines
-            man.append({"usage": usage, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+            _append_usage(man.path, usage)
     finally:
         _write_metadata(out, items, man.path)
         for sig, handler in restore:
@@ -821,6 +821,20 @@ def run_batch(
     summary.paused = runner.paused
     summary.elapsed = time.monotonic() - t0
     return summary
+
+
+def usage_path(manifest: str | os.PathLike[str]) -> Path:
+    """The file next to a journal where each run appends what it charged to the allowance (``manifest.usage.jsonl``):
+    one ``{"usage": {"charged": s, "declared": s}, "time": ...}`` line per run that could measure it."""
+    return Path(manifest).with_suffix(".usage.jsonl")
+
+
+def _append_usage(manifest: Path, usage: Mapping[str, float]) -> None:
+    line = json.dumps({"usage": dict(usage), "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    with open(usage_path(manifest), "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _declared(item: BatchItem) -> float:

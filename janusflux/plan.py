@@ -8,7 +8,7 @@ Nothing is generated. For the items still to do (an output folder's finished ite
 * **asks for**: GPU seconds each call asks the allowance for, the model's declared ZeroGPU duration (the registry:
   FLUX.1-dev 75 s, FLUX.1-schnell 60 s, Janus-Pro 120 s) × ``hardware_factor`` (1.5 on today's ZeroGPU hardware);
 * **expected**: what each call is expected to charge: the declared duration × the factor earlier runs of this output
-  folder measured (their ``usage`` lines in the journal: allowance charged ÷ declared seconds), else "asks for";
+  folder measured (the journal's ``manifest.usage.jsonl``: allowance charged ÷ declared seconds), else "asks for";
 * **fits now**: the items, in order, whose calls fit in what the account has left (huggingface_hub
   ``get_zero_gpu_quota``; unknown without a token), and **resets**: how many allowance resets the rest needs
   (each reset gives the account's full allowance back; one reset a ``reset_window``, a day on the Hub);
@@ -175,7 +175,7 @@ def plan_batch(items_or_path: Any, out_dir: str | os.PathLike[str] | None = None
     ``session``: for the allowance and the hardware prices (None: neither is looked up). ``quota``: the allowance
     to plan against instead of asking the Hub. ``replicas`` / ``hardware``: estimate N dedicated replicas on that
     Spaces hardware (e.g. ``"a10g-large"``)."""
-    from .batch import load_items
+    from .batch import load_items, usage_path
     from .models import get_model
 
     if isinstance(hardware_factor, bool) or not isinstance(hardware_factor, (int, float)) or hardware_factor <= 0:
@@ -187,6 +187,8 @@ def plan_batch(items_or_path: Any, out_dir: str | os.PathLike[str] | None = None
     items = load_items(items_or_path, model=model, **defaults)
     journal = Path(manifest) if manifest is not None else (Path(out_dir) / "manifest.jsonl" if out_dir else None)
     records, usage = _journal(journal) if journal is not None else ([], [])
+    if journal is not None:
+        usage += _journal(usage_path(journal))[1]
     last = {r["id"]: r for r in records}
     out = Path(out_dir) if out_dir is not None else None
     done = {i for i, r in last.items() if r.get("status") == "done" and out is not None

@@ -69,9 +69,8 @@ def test_plan_then_run_until_done_across_resets(reset_fleet, token, tmp_path):
         assert any(isinstance(e, BatchWaiting) and e.seconds_left > 0 for e in events)  # the countdown
 
         # the journal measured what the run charged: the next plan of this folder knows the factor and the time
-        usage = [json.loads(line)["usage"] for line in (out / "manifest.jsonl").read_text().splitlines()
-                 if '"usage"' in line]
-        assert usage and read_manifest(out / "manifest.jsonl")  # usage lines do not disturb the item records
+        usage = [json.loads(line)["usage"] for line in (out / "manifest.usage.jsonl").read_text().splitlines()]
+        assert usage and len(read_manifest(out / "manifest.jsonl")) == 40
         again = plan_batch(prompts(40) + prompts(50)[40:], out, model="flux-schnell", session=s,
                            hardware_factor=1.0, **SMALL)
         assert again.already_done == 40 and again.to_run == 10
