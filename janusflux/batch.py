@@ -35,18 +35,13 @@ a later run resumes. ``concurrency`` counts calls in flight per model group, a g
 from __future__ import annotations
 
 import asyncio
-import csv
-import hashlib
-import io
-import json
 import logging
 import os
 import queue
-import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,9 +49,18 @@ from typing import Any
 
 from . import policy
 from .allowance import UsageMeter
+from .batch_items import BatchItem, load_items
+from .batch_journal import (
+    _append_usage,
+    _Manifest,
+    _remove_stale_parts,
+    _write_metadata,
+    metadata_rows,
+    read_manifest,
+    usage_path,
+)
 from .errors import GenerationTimeoutError, InvalidInputError, JanusfluxError, QuotaExceededError
 from .pacing import PROBE_EVERY, Walls
-from .params import IMAGE_SETTINGS
 
 __all__ = [
     "BatchItem",
@@ -73,245 +77,13 @@ __all__ = [
     "metadata_rows",
     "read_manifest",
     "run_batch",
+    "usage_path",
 ]
 
 log = logging.getLogger("janusflux.batch")
 
-PARAMS = IMAGE_SETTINGS
-FIELDS = ("prompt", "model", "id", *PARAMS)
-_INTS = ("seed", "width", "height", "steps")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-METADATA = "metadata.jsonl"
 ABORT_POLL = 0.1  # seconds: how soon an abort reaches a call that hears nothing from its Space
 MAX_BACKOFFS_PER_ITEM = 6  # runs/pending limits: policy.backoff 1, 2, 4, 8, 16, 30 s
-
-
-# -- items -----------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BatchItem:
-    """One prompt of a batch. ``error`` is set when the item itself is invalid (it is then reported as failed)."""
-
-    id: str
-    line: int
-    prompt: str | None
-    model: str
-    params: Mapping[str, Any]
-    error: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)  # the input's other columns, kept as they came
-
-    @property
-    def file(self) -> str:
-        """The image's file name, derived from the id."""
-        return f"{self.id}.png"
-
-
-def _number(name: str, value: Any) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise InvalidInputError(name, f"expected a number, got {value!r}")
-    if name in _INTS:
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-            return int(value)
-        raise InvalidInputError(name, f"expected an int, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise InvalidInputError(name, f"expected a number, got {value!r}")
-
-
-def _normalise(raw: Mapping[str, Any], defaults: Mapping[str, Any],
-               model: str) -> tuple[str | None, str, dict[str, Any]]:
-    """(prompt, model, params) of a raw item over the defaults; raises InvalidInputError for a bad field. Other
-    fields are not parameters: they are kept (see :attr:`BatchItem.extra`)."""
-    prompt = raw.get("prompt")
-    if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
-        raise InvalidInputError("prompt", "is missing or empty")
-    if not isinstance(prompt, str):
-        raise InvalidInputError("prompt", f"expected a str, got {type(prompt).__name__}")
-    item_model = raw.get("model")
-    if item_model is None or (isinstance(item_model, str) and not item_model.strip()):
-        item_model = model
-    if not isinstance(item_model, str):
-        raise InvalidInputError("model", f"expected a model alias, got {item_model!r}")
-    params: dict[str, Any] = {}
-    for name in PARAMS:
-        value = raw.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            value = defaults.get(name)
-        if value is None:
-            continue
-        if name == "aspect_ratio":
-            if not isinstance(value, str):
-                raise InvalidInputError(name, f"expected 'W:H', got {value!r}")
-            params[name] = value.strip()
-        else:
-            params[name] = _number(name, value)
-    item_model = item_model.strip().lower()
-    _check_model(item_model)
-    return prompt.strip(), item_model, params
-
-
-def _check_model(alias: str) -> None:
-    """An unknown alias or a model that makes no images is the item's error, found before anything runs."""
-    from .models import get_model
-
-    spec = get_model(alias)
-    if spec.kind != "text-to-image":
-        raise InvalidInputError("model", f"{alias} is a {spec.kind} model; a batch makes images")
-
-
-def _auto_id(line: int, payload: Any) -> str:
-    digest = hashlib.sha256(f"{line}\n{json.dumps(payload, sort_keys=True, default=str)}".encode()).hexdigest()
-    return f"{line:05d}-{digest[:10]}"
-
-
-def _rows(source: Any) -> Iterable[tuple[int, Any]]:
-    """(line number, raw item or an exception) from a path or an iterable."""
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        suffix = path.suffix.lower()
-        if suffix not in (".txt", ".jsonl", ".csv"):
-            raise InvalidInputError("input", f"expected a .txt, .jsonl or .csv file, got {str(path)!r}")
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError as e:
-            raise InvalidInputError("input", f"no such file: {str(path)!r}") from e
-        except UnicodeDecodeError as e:
-            raise InvalidInputError("input", f"not UTF-8 text: {str(path)!r}") from e
-        if suffix == ".txt":
-            for n, line in enumerate(text.splitlines(), 1):
-                if line.strip() and not line.lstrip().startswith("#"):
-                    yield n, {"prompt": line.strip()}
-        elif suffix == ".jsonl":
-            for n, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as e:
-                    yield n, InvalidInputError("input", f"line {n} is not JSON ({e.args[0]})")
-                    continue
-                yield n, {"prompt": obj} if isinstance(obj, str) else obj
-        else:
-            reader = csv.DictReader(io.StringIO(text))
-            if reader.fieldnames is None or "prompt" not in [f.strip() for f in reader.fieldnames]:
-                raise InvalidInputError("input", "a .csv needs a header row with a 'prompt' column")
-            for row in reader:
-                n = reader.line_num
-                if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                    continue
-                if None in row:  # more cells than headers
-                    yield n, InvalidInputError("input", f"line {n} has more cells than the header")
-                    continue
-                yield n, {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
-        return
-    if isinstance(source, (bytes, Mapping)):
-        raise InvalidInputError("input", "expected a path or a list of prompts / item dicts")
-    for n, obj in enumerate(source, 1):
-        yield n, {"prompt": obj} if isinstance(obj, str) else obj
-
-
-def load_items(source: Any, *, model: str = "flux", **defaults: Any) -> list[BatchItem]:
-    """Read and normalise a batch's items. A bad file raises :class:`InvalidInputError`; a bad item is returned with
-    its ``error`` set (the batch reports it as failed and goes on)."""
-    bad = sorted(k for k in defaults if k not in PARAMS)
-    if bad:
-        raise InvalidInputError(bad[0], f"unknown batch default; give {', '.join(PARAMS)}")
-    items: list[BatchItem] = []
-    seen: set[str] = set()
-    for line, raw in _rows(source):
-        error: str | None = None
-        prompt, item_model = None, model
-        params: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
-        explicit = None
-        try:
-            if isinstance(raw, Exception):
-                raise raw
-            if not isinstance(raw, Mapping):
-                raise InvalidInputError("input",
-                                        f"line {line}: expected an object or a prompt, got {type(raw).__name__}")
-            explicit = raw.get("id")
-            if explicit is not None and str(explicit).strip() != "":
-                explicit = str(explicit).strip()
-                if not _ID.match(explicit):
-                    explicit = None
-                    raise InvalidInputError("id", "use letters, digits, '.', '_' or '-' (at most 100)")
-            else:
-                explicit = None
-            extra = {str(k): v for k, v in raw.items() if k not in FIELDS}
-            prompt, item_model, params = _normalise(raw, defaults, model)
-        except InvalidInputError as e:
-            error = f"{type(e).__name__}: {e}"
-        payload = {"prompt": prompt, "model": item_model, "params": params} if error is None else \
-            {"raw": raw if not isinstance(raw, Exception) else str(raw)}
-        item_id = explicit or _auto_id(line, payload)
-        if item_id in seen:
-            error = error or f"InvalidInputError: id: duplicate id {item_id!r}"
-            item_id = _auto_id(line, {"duplicate": item_id})
-        seen.add(item_id)
-        items.append(BatchItem(id=item_id, line=line, prompt=prompt, model=item_model, params=params, error=error,
-                               extra=extra))
-    return items
-
-
-# -- manifest --------------------------------------------------------------------------------------------------------
-def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every readable line of a manifest, in order (a line cut short by a crash is skipped)."""
-    out = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(rec, dict) and "id" in rec and "status" in rec:
-                    out.append(rec)
-    except FileNotFoundError:
-        pass
-    return out
-
-
-class _Manifest:
-    """Append-only JSONL; every line flushed and fsynced before the call returns."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A crash may have cut the last line short: start on a fresh line so the next record stays readable.
-        if path.exists() and path.stat().st_size > 0:
-            with open(path, "rb") as f:
-                f.seek(-1, os.SEEK_END)
-                needs_newline = f.read(1) != b"\n"
-            if needs_newline:
-                with open(path, "ab") as f:
-                    f.write(b"\n")
-        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held open until close()
-
-    def last(self) -> dict[str, dict[str, Any]]:
-        return {rec["id"]: rec for rec in read_manifest(self.path)}
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
-        with self._lock:
-            self._f.write(line)
-            self._f.flush()
-            os.fsync(self._f.fileno())
-
-    def close(self) -> None:
-        with self._lock:
-            self._f.close()
 
 
 # -- events and summary ----------------------------------------------------------------------------------------------
@@ -673,18 +445,6 @@ class _Runner:
         return names, images
 
 
-def _remove_stale_parts(out_dir: Path, items: list[BatchItem]) -> None:
-    """Temporary files of ``atomic_write`` left by a killed run."""
-    names = {item.file for item in items} | {f"{item.id}-" for item in items}
-    for p in out_dir.glob(".*.part"):
-        inner = p.name[1:]
-        if any(inner.startswith(n + ".") or (n.endswith("-") and inner.startswith(n)) for n in names):
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
-
-
 def run_batch(
     items_or_path: Any,
     out_dir: str | os.PathLike[str],
@@ -823,20 +583,6 @@ def run_batch(
     return summary
 
 
-def usage_path(manifest: str | os.PathLike[str]) -> Path:
-    """The file next to a journal where each run appends what it charged to the allowance (``manifest.usage.jsonl``):
-    one ``{"usage": {"charged": s, "declared": s}, "time": ...}`` line per run that could measure it."""
-    return Path(manifest).with_suffix(".usage.jsonl")
-
-
-def _append_usage(manifest: Path, usage: Mapping[str, float]) -> None:
-    line = json.dumps({"usage": dict(usage), "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    with open(usage_path(manifest), "a", encoding="utf-8") as f:
-        f.write(line + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _declared(item: BatchItem) -> float:
     """The item's model's declared ZeroGPU duration (0 when unknown)."""
     from .models import get_model
@@ -857,64 +603,6 @@ def _deadline(deadline: float | datetime | None) -> float | None:
     if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or deadline <= 0:
         raise InvalidInputError("deadline", f"expected seconds > 0 or a datetime, got {deadline!r}")
     return time.monotonic() + float(deadline)
-
-
-def _steps_and_guidance(item: BatchItem) -> tuple[Any, Any]:
-    from .models import get_model
-
-    try:
-        spec = get_model(item.model)
-    except InvalidInputError:
-        return item.params.get("steps"), item.params.get("guidance")
-    return tuple(item.params.get(k, spec.defaults.get(k) if k in spec.accepts else None)
-                 for k in ("steps", "guidance"))
-
-
-def metadata_rows(out_dir: str | os.PathLike[str], items: list[BatchItem],
-                  journal: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """One flat row per item in its final state: ``file_name`` (None unless done), ``id``, ``prompt``, ``model``,
-    ``space``, ``seed``, ``width``, ``height``, ``steps``, ``guidance``, ``aspect_ratio``, ``status`` (done, failed,
-    pending), ``error``, ``elapsed``, ``line``, ``files`` (only when an item made several images), then the input's
-    extra columns as they came (``input_<name>`` where a name is taken)."""
-    out = Path(out_dir)
-    last = {rec["id"]: rec for rec in read_manifest(journal)}
-    rows = []
-    for item in items:
-        rec = last.get(item.id, {})
-        status, error = rec.get("status", "pending"), rec.get("error")
-        files = rec.get("files") or [rec.get("file")]
-        if status == "done" and not all(f and (out / f).is_file() for f in files):
-            status, error = "pending", "the image file is missing: run the batch again"
-        done = status == "done"
-        steps, guidance = _steps_and_guidance(item)
-        row: dict[str, Any] = {
-            "file_name": files[0] if done else None, "id": item.id, "prompt": item.prompt, "model": item.model,
-            "space": rec.get("space_id") if done else None, "seed": rec.get("seed", item.params.get("seed")),
-            "width": rec.get("width", item.params.get("width")), "height": rec.get("height", item.params.get("height")),
-            "steps": steps, "guidance": guidance, "aspect_ratio": item.params.get("aspect_ratio"),
-            "status": status, "error": error, "elapsed": rec.get("elapsed"), "line": item.line,
-            "files": files if done else [],
-        }
-        for k, v in item.extra.items():
-            row[k if k not in row else f"input_{k}"] = v
-        rows.append(row)
-    if all(len(r["files"]) <= 1 for r in rows):
-        for r in rows:
-            del r["files"]
-    names = list(dict.fromkeys(k for r in rows for k in r))
-    return [{k: r.get(k) for k in names} for r in rows]
-
-
-def _write_metadata(out_dir: Path, items: list[BatchItem], journal: Path) -> None:
-    """``metadata.jsonl``: the folder is a Hugging Face ``imagefolder`` (written whole, atomically, at the end)."""
-    from .results import atomic_write
-
-    rows = metadata_rows(out_dir, items, journal)
-    text = "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in rows)
-    try:
-        atomic_write(out_dir / METADATA, text.encode("utf-8"))
-    except OSError as e:  # the journal is the record; a full disk must not hide the batch's own outcome
-        log.warning("could not write %s: %s", out_dir / METADATA, e)
 
 
 def _group(item: BatchItem) -> str:

@@ -175,7 +175,8 @@ def plan_batch(items_or_path: Any, out_dir: str | os.PathLike[str] | None = None
     ``session``: for the allowance and the hardware prices (None: neither is looked up). ``quota``: the allowance
     to plan against instead of asking the Hub. ``replicas`` / ``hardware``: estimate N dedicated replicas on that
     Spaces hardware (e.g. ``"a10g-large"``)."""
-    from .batch import load_items, usage_path
+    from .batch_items import load_items
+    from .batch_journal import usage_path
     from .models import get_model
 
     if isinstance(hardware_factor, bool) or not isinstance(hardware_factor, (int, float)) or hardware_factor <= 0:
