@@ -84,6 +84,7 @@ log = logging.getLogger("janusflux.batch")
 
 ABORT_POLL = 0.1  # seconds: how soon an abort reaches a call that hears nothing from its Space
 MAX_BACKOFFS_PER_ITEM = 6  # runs/pending limits: policy.backoff 1, 2, 4, 8, 16, 30 s
+SETTLE_MAX = 120.0  # seconds a quota wall waits for the calls in flight before measuring the allowance used
 
 
 # -- events and summary ----------------------------------------------------------------------------------------------
@@ -293,7 +294,8 @@ class _Runner:
                 self.halt(e, w.reason)
                 return False
             self.pause(w.seconds, w.reason, w.resets_at)
-            self.measure(settle=w.seconds / 2)  # the window's use, once the calls sent before the wall are answered
+            # the window's use, once the calls sent before the wall are answered
+            self.measure(settle=min(w.seconds / 2, SETTLE_MAX))
             return True
 
     def gate(self) -> bool:
