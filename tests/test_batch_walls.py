@@ -85,11 +85,13 @@ def test_spent_allowance_wall_stops_with_one_request_per_worker(wall_fleet, toke
                                                                  signed_in):
     if not signed_in:
         wall_fleet.reset_quota("ip:127.0.0.1")
-    summary, after = _run(wall_fleet, token if signed_in else None, tmp_path, 3, knob, wording)
+    # the knob goes up at the first item done: with the 3 calls then in flight, at most 4 of the identity's 5 calls
+    # are booked, so the wall the batch meets is the spent allowance, not the ledger's own
+    summary, after = _run(wall_fleet, token if signed_in else None, tmp_path, 1, knob, wording)
     assert after <= WORKERS, f"{after} requests after the wall"
-    assert summary.done >= 3 and summary.done + summary.failed + summary.pending == N
-    assert isinstance(summary.stopped_by, QuotaExceededError) and summary.stopped_by.spent
-    assert summary.pending >= N - 3 - 2 * WORKERS
+    assert summary.done >= 1 and summary.done + summary.failed + summary.pending == N
+    assert isinstance(summary.stopped_by, QuotaExceededError) and summary.stopped_by.spent, summary.stopped_by
+    assert summary.pending >= N - 1 - 2 * WORKERS
     if signed_in:  # the Hub's quota API says when the spent allowance comes back
         assert summary.resets_at is not None and "resets at" in str(summary)
     else:
