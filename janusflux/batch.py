@@ -49,7 +49,7 @@ from typing import Any
 
 from . import policy
 from .allowance import UsageMeter
-from .batch_items import BatchItem, load_items
+from .batch_items import PARAMS, BatchItem, load_items
 from .batch_journal import (
     _append_usage,
     _Manifest,
@@ -63,6 +63,7 @@ from .errors import GenerationTimeoutError, InvalidInputError, JanusfluxError, Q
 from .pacing import PROBE_EVERY, Walls
 
 __all__ = [
+    "PARAMS",
     "BatchItem",
     "BatchPaused",
     "BatchStart",
