@@ -37,6 +37,7 @@ from .hub import Hub
 from .job import Job, set_timing
 from .loop import run_call
 from .pool import Conn, Pool, open_conn
+from .quota import fill_reset
 from .request import Request, build_request
 from .routing import Router
 from .zerogpu_headers import call_headers, fetch_jwt
@@ -290,7 +291,8 @@ class Session:
         result = run_call(request.spec, attempt, router=self._router, pool=self._pool, jwt=self._jwt, emit=emit,
                           cancel=cancel, closing=self._closing,
                           max_wait=request.max_wait if request.max_wait is not None else self.max_wait,
-                          deadline=deadline, max_attempts=self.max_attempts)
+                          deadline=deadline, max_attempts=self.max_attempts,
+                          on_spent=None if request.zerogpu_token else lambda e: fill_reset(e, self._credentials))
         set_timing(result, "total", time.monotonic() - started)
         return result
 
