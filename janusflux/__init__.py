@@ -48,6 +48,7 @@ from .results import (
     TextResult,
     Waiting,
     Waking,
+    Warned,
 )
 from .session import Session
 
@@ -86,6 +87,7 @@ __all__ = [
     "UnknownModelError",
     "Waiting",
     "Waking",
+    "Warned",
     "__version__",
     "agenerate",
     "astream",

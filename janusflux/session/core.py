@@ -114,6 +114,8 @@ class Session:
         self._pool = Pool()
         self._router = Router()
         self._jwt = JwtCache(lambda space_id: fetch_jwt(self._http, self.hf_endpoint, space_id))
+        self._warned: set[tuple[str, str]] = set()  # (Space, warning code): each is told once per session
+        self._warned_lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers,
                                                                thread_name_prefix="janusflux")
 
@@ -278,7 +280,7 @@ class Session:
         deadline = time.monotonic() + timeout if timeout else None
         started = time.monotonic()
         job = Job(request.spec, request.params, request.prepared, lambda conn: self._headers(request, conn),
-                  self._pool, self._context(), emit, cancel, self._closing, deadline)
+                  self._pool, self._context(), emit, cancel, self._closing, deadline, self._first_warning)
         alternatives = len(request.spec.spaces) > 1
 
         def attempt(key: str) -> Result:
@@ -295,6 +297,12 @@ class Session:
                           on_spent=None if request.zerogpu_token else lambda e: fill_reset(e, self._credentials))
         set_timing(result, "total", time.monotonic() - started)
         return result
+
+    def _first_warning(self, where: str, code: str) -> bool:
+        with self._warned_lock:
+            new = (where, code) not in self._warned
+            self._warned.add((where, code))
+            return new
 
     def _headers(self, request: Request, conn: Conn) -> dict[str, str]:
         token = request.zerogpu_token.reveal() if request.zerogpu_token else self._zerogpu_token

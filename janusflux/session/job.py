@@ -4,6 +4,7 @@ follow its updates into events (enforcing the deadline and cancellation), map er
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from ..errors import (
     StalledJobError,
 )
 from ..models import ModelSpec
-from ..results import Event, Result
+from ..results import Event, Result, Warned
 from ..spaces import Context, Prepared, get_adapter
 from .errormap import map_error
 from .events import FollowState, flush, translate
@@ -29,6 +30,8 @@ __all__ = ["Job", "set_timing"]
 POLL = 0.02  # seconds between looks at a job's updates
 
 Emit = Callable[[Event], None]
+
+log = logging.getLogger("janusflux")
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Job:
     cancel: threading.Event  # the caller cancelled
     closing: threading.Event  # the session is closing
     deadline: float | None
+    first_warning: Callable[[str, str], bool] = lambda where, code: True  # (Space, code) not warned of before
 
     def run(self, conn: Conn) -> Result:
         spec, prepared = self.spec, self.prepared
@@ -107,6 +111,10 @@ class Job:
             done = job.future.done()
             while updates is not None and not updates.empty():
                 for event in translate(updates.get_nowait(), state):
+                    if isinstance(event, Warned):
+                        if not self.first_warning(conn.where, event.code):
+                            continue  # once per Space per session
+                        log.warning("%s: %s", conn.where, event.message)
                     if event.type == "started":
                         timings.setdefault("queued", time.monotonic() - submitted)
                     self.emit(event)
