@@ -166,7 +166,8 @@ def test_fallback_to_mirror_then_cooldown(session, fleet):
 def test_user_quota_waits_retry_after_then_succeeds(tmp_path):
     from janusflux.twins import start_twins
 
-    with start_twins(["flux-schnell"], quota=60, quota_window=3, delay=0.0) as f:
+    with start_twins(["flux-schnell"], quota=60, quota_window=3, delay=0.0,
+                     hardware_factor=1.0) as f:  # 60 s asked, as printed
         with Session(hf_endpoint=f.hub_url, token="hf_quota" + "q" * 24, cache_dir=str(tmp_path), max_wait=10) as s:
             s.generate("flux-schnell", "first", seed=1, **SMALL)  # books the 60 s: nothing left for 3 s
             events = list(s.stream("flux-schnell", "second", seed=1, **SMALL))
