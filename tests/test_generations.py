@@ -186,3 +186,13 @@ def test_anonymous_runs_limit_raises_at_once(gen_fleet, sessions, wording):
     assert err.spent and err.retry_after is None and err.resets_at is None  # no token: nothing to ask
     assert joins(gen_fleet) == 1 and joins(gen_fleet, DEV_MIRROR) == 0 and quota_lookups(gen_fleet) == 0
     assert not [e for e in events if isinstance(e, (Waiting, Fallback))]
+
+
+def matrix_counts() -> dict[str, int]:
+    """Tests per generation and in all, from the parametrization above (RELIABILITY.md and the README quote them)."""
+    per_wording = len(ROWS) * len(MODES) + 2  # the signed-in rows in every mode, and the two anonymous rows
+    return {**{w: per_wording for w in WORDINGS}, "total": per_wording * len(WORDINGS)}
+
+
+if __name__ == "__main__":  # python tests/test_generations.py
+    print(matrix_counts())
