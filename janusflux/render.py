@@ -188,9 +188,11 @@ class ProgressView:
             self.line.update(status="done")
 
 
-def track(events: Iterable[Event], *, desc: str = "", total_steps: int | None = None, enabled: bool = True) -> Any:
-    """Consume a stream with a :class:`ProgressView` and return the result its :class:`Done` carries."""
-    view = ProgressView(desc, total_steps=total_steps, enabled=enabled)
+def track(events: Iterable[Event], *, desc: str = "", total_steps: int | None = None, enabled: bool = True,
+          view: ProgressView | None = None) -> Any:
+    """Consume a stream with a :class:`ProgressView` (``view``, or a new one) and return the result its
+    :class:`Done` carries; the view is closed at the end."""
+    view = view if view is not None else ProgressView(desc, total_steps=total_steps, enabled=enabled)
     try:
         for event in events:
             if isinstance(event, Done):

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 import janusflux
-from janusflux.session import CANCEL_GRACE
 from janusflux import (
     Done,
     Fallback,
@@ -29,6 +28,7 @@ from janusflux import (
     Waiting,
     Waking,
 )
+from janusflux.session import CANCEL_GRACE
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(30)]
 
