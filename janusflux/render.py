@@ -1,8 +1,8 @@
 """One renderer of a call's events, shared by the CLI, the G4F layer and notebooks.
 
 - :func:`status_text` turns an event into a short status line (``Queued 1/3 on a/b, about 12s``, ``Generating on
-  a/b``, ``Step 3/28``, a Space's toast, ``Warning (...): ...``, ``Waking ...``, ``Waiting 2.0s: ...``, ``Retrying ...``,
-  ``Switching from ... to ...``). Queue positions are 1-based.
+  a/b``, ``Step 3/28``, a Space's toast, ``Warning (...): ...``, ``Waking ...``, ``Waiting 2.0s: ...``,
+  ``Retrying ...``, ``Switching from ... to ...``). Queue positions are 1-based.
 - :class:`StepCounter` reports each model step once, whether the stream sends one event per step or two (a progress
   update and a preview image) and whatever the last preview says.
 - :class:`ProgressView` shows them: in a terminal a ``tqdm`` bar on stderr (a step bar for models with steps, FLUX;
