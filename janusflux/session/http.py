@@ -17,7 +17,7 @@ import time
 from typing import Any
 from urllib.parse import urljoin
 
-from ..errors import GenerationTimeoutError, SpaceAppError, SpaceBusyError
+from ..errors import GenerationTimeoutError, SpaceBusyError, SpaceRefusedError
 from ..origins import origin_of
 from .credentials import Credentials
 
@@ -29,7 +29,6 @@ __all__ = ["Http", "MAX_DOWNLOAD_BYTES", "DOWNLOAD_TIMEOUT"]
 MAX_DOWNLOAD_BYTES = 32 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 120.0  # seconds for a whole download when the call had no timeout
 MAX_REDIRECTS = 5
-CHUNK = 64 * 1024
 
 
 class Http:
@@ -77,7 +76,7 @@ class Http:
               timeout: float | None = None, space_id: str | None = None) -> bytes:
         """Download ``url`` (a result file or an input image URL), sending ``token`` to ``url``'s origin only.
 
-        Reads at most ``max_bytes`` (a larger body raises :class:`SpaceAppError` before it is read whole) and
+        Reads at most ``max_bytes`` (a larger body raises :class:`SpaceRefusedError` before it is read whole) and
         finishes within ``timeout`` seconds in total (default :data:`DOWNLOAD_TIMEOUT`), or raises
         :class:`GenerationTimeoutError`; a dripping server cannot stretch it."""
         import httpx
@@ -88,7 +87,7 @@ class Http:
         where = space_id or url.split("?")[0]
         for _ in range(MAX_REDIRECTS + 1):
             if origin_of(url) is None:
-                raise SpaceAppError(f"refusing to download a non-http(s) URL: {url!r}", space_id=where)
+                raise SpaceRefusedError("refusing to download a non-http(s) URL", why="not a URL", space_id=where)
             headers = {"authorization": f"Bearer {token}"} if token and origin_of(url) == origin else {}
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -119,14 +118,14 @@ class Http:
 def _read_capped(r: Any, max_bytes: int, deadline: float, seconds: float, where: str) -> bytes:
     declared = r.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise SpaceAppError(f"the file is {declared} bytes, more than the cap of {max_bytes} (max_download_bytes)",
-                            space_id=where)
+        raise SpaceRefusedError(f"the file is {declared} bytes, more than the cap of {max_bytes} (max_download_bytes)",
+                                why="too large", space_id=where)
     buf = bytearray()
-    for chunk in r.iter_bytes(CHUNK):
+    for chunk in r.iter_bytes():  # as they arrive: a dripping body meets the deadline check
         buf += chunk
         if len(buf) > max_bytes:
-            raise SpaceAppError(f"the file is larger than the cap of {max_bytes} bytes (max_download_bytes)",
-                                space_id=where)
+            raise SpaceRefusedError(f"the file is larger than the cap of {max_bytes} bytes (max_download_bytes)",
+                                    why="too large", space_id=where)
         if time.monotonic() > deadline:
             raise _too_slow(seconds, where)
     return bytes(buf)
