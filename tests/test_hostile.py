@@ -270,3 +270,33 @@ def test_endless_event_line_stops_at_timeout_and_close(world):
     sent = world.victim.sent_bytes
     time.sleep(1)
     assert world.victim.sent_bytes - sent <= 2 * MiB
+
+
+def test_endless_event_line_stops_at_close(world):
+    """close() while a streamed call reads an endless line: the reader and its threads end, memory stays flat."""
+    world.plan.endless_event, world.plan.endless_pause = True, 0.05
+    threads = reader_threads()
+    s = world.session()
+    outcome: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            for _ in s.stream("flux-schnell", "a cat", **SMALL):
+                pass
+        except BaseException as e:  # noqa: BLE001 - kept for the assertion
+            outcome.append(e)
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    end = time.monotonic() + 20
+    while world.victim.sent_bytes < 4 * MiB and time.monotonic() < end:  # the line is being read
+        time.sleep(0.05)
+    assert world.victim.sent_bytes >= 4 * MiB
+    s.close()
+    worker.join(10)
+    assert not worker.is_alive() and outcome  # the stream ended with an error (cancelled), not a result
+    samples = _settles(threads)
+    assert max(samples) - samples[0] < 16 * MiB, samples
+    sent = world.victim.sent_bytes
+    time.sleep(1)
+    assert world.victim.sent_bytes - sent <= 2 * MiB

@@ -55,7 +55,9 @@ class Session:
     Parameters (all optional):
         token: HF token; None = ``HF_TOKEN`` or the saved login; False = never send one.
         hf_endpoint: the Hub (default ``HF_ENDPOINT`` or https://huggingface.co); tokens may go there.
-        send_token_to: extra hosts allowed to receive the token (e.g. your own dedicated endpoint).
+        send_token_to: origins allowed to receive the token besides Hugging Face's (e.g. your own dedicated
+            endpoint): ``host`` (https on 443 only), ``host:port``, ``https://host[:port]`` or ``http://host:port``
+            (see :mod:`janusflux.session.credentials` for who gets the token, the ZeroGPU token and the ip token).
         space_urls: ``{space_id: url}`` to serve a Space from another URL (a twin, a duplicate) without the Hub.
         zerogpu: fetch and send ZeroGPU tokens (``x-zerogpu-token``/``x-zerogpu-uuid``) when a token is known.
         zerogpu_token / zerogpu_uuid: use this ZeroGPU token and uuid instead of fetching one (a call may pass its own).
