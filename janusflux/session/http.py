@@ -66,11 +66,11 @@ class Http:
         return self._client
 
     def get(self, url: str, **kwargs: Any) -> Any:
-        """A Hub API GET: the token goes along only when ``url`` is on the ``hf_endpoint`` origin. Redirects are
-        followed only within that origin."""
+        """A Hub API GET: the token goes along only when ``url`` is on the ``hf_endpoint`` origin. On a redirect to
+        another origin httpx drops the authorization header (a renamed Space's Hub URLs redirect)."""
         token = self._credentials.hub_token(url)
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        return self._http().get(url, headers=headers, **kwargs)
+        return self._http().get(url, headers=headers, follow_redirects=True, **kwargs)
 
     def fetch(self, url: str, *, token: str | None = None, max_bytes: int = MAX_DOWNLOAD_BYTES,
               timeout: float | None = None, space_id: str | None = None) -> bytes:
