@@ -71,6 +71,7 @@ class Server:
         self.name, self.role, self.plan, self.log, self.base = name, role, plan, log, base
         self.stopped = threading.Event()
         self.sent_bytes = 0  # body bytes written by the endless event / file routes
+        self.hangups = threading.Event()  # the client closed the endless event stream (a write failed)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         if tls is not None:
@@ -191,11 +192,14 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 if plan.endless_event:
                     chunk = b"data: " + b"x" * (1024 * 1024 - 6)
                     self.wfile.write(chunk)
-                    while not server.stopped.is_set():
-                        time.sleep(plan.endless_pause)
-                        self.wfile.write(b"x" * (1024 * 1024))
-                        self.wfile.flush()
-                        server.sent_bytes += 1024 * 1024
+                    try:
+                        while not server.stopped.is_set():
+                            time.sleep(plan.endless_pause)
+                            self.wfile.write(b"x" * (1024 * 1024))
+                            self.wfile.flush()
+                            server.sent_bytes += 1024 * 1024
+                    except OSError:
+                        server.hangups.set()
                     return
                 if plan.toast:
                     self._send({"msg": "log", "event_id": event, "log": plan.toast.replace("{headers}", echo),

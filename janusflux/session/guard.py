@@ -23,9 +23,9 @@ from ..origins import origin_of
 
 __all__ = ["MAX_EVENT_BYTES", "OriginGuard", "check_client"]
 
-# The largest message a Space here sends is a few KiB of JSON (file outputs are URLs); 16 MiB leaves room for an
-# app that inlines an image as base64 and still bounds an unterminated line.
-MAX_EVENT_BYTES = 16 * 1024 * 1024
+# The largest message a Space here sends is a few KiB of JSON (file outputs are URLs, previews too); 4 MiB leaves
+# room for an inlined base64 image and bounds an unterminated line (gradio_client rescans its whole buffer per chunk).
+MAX_EVENT_BYTES = 4 * 1024 * 1024
 OLDEST_GRADIO = (3, 36, 2)  # gradio <= 3.36.1 makes gradio_client POST the config to a fixed fetcher host
 
 
@@ -54,6 +54,8 @@ class OriginGuard(httpx.Auth):
         response.stream = _Bounded(response, self, request)
         with self._lock:
             self._open.add(response)
+        if self._stopped.is_set():  # stopped while this request waited for its headers
+            self.stop()
 
     def stop(self) -> None:
         """End every open stream now: mark them stopped, shut their sockets (a reader blocked in ``recv`` wakes)."""
@@ -65,6 +67,7 @@ class OriginGuard(httpx.Auth):
             if sock is not None:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()  # the Space sees the connection go away even if no reader closes it
                 except OSError:
                     pass
 
@@ -93,14 +96,20 @@ class _Bounded(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         pending = 0
-        for chunk in self._inner:
-            if self._guard.stopped:
-                raise httpx.RemoteProtocolError("the Space connection was closed", request=self._request)
-            end = chunk.rfind(b"\n\n")
-            pending = len(chunk) - end - 2 if end >= 0 else pending + len(chunk)
-            if pending > self._guard.max_event_bytes:
-                self._guard.cut(self._request)
-            yield chunk
+        try:
+            for chunk in self._inner:
+                if self._guard.stopped:
+                    raise httpx.RemoteProtocolError("the Space connection was closed", request=self._request)
+                end = chunk.rfind(b"\n\n")
+                pending = len(chunk) - end - 2 if end >= 0 else pending + len(chunk)
+                if pending > self._guard.max_event_bytes:
+                    self._guard.cut(self._request)
+                yield chunk
+        except httpx.TransportError as e:
+            if not self._guard.stopped or isinstance(e, httpx.RemoteProtocolError):
+                raise
+            # the socket was shut by stop(): end as a closed stream, which gradio_client's reader takes quietly
+            raise httpx.RemoteProtocolError("the Space connection was closed", request=self._request) from e
 
     def close(self) -> None:
         self._guard.closed(self._response)
