@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -20,7 +21,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     __package__ = "bench"
 
-from bench.common import FLUX_DEV, FLUX_MIRROR, JANUS, guard_network, setup_env  # noqa: E402
+from bench.common import FLUX_DEV, FLUX_MIRROR, JANUS, guard_network, setup_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,6 +41,15 @@ def machine() -> dict[str, Any]:
                                             "g4f", "aiohttp")}}
 
 
+def commit() -> str:
+    """The commit the measured code is (``+dirty`` when the work tree differs from it)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with open(a.render) as f:
             res = json.load(f)
-        res["notes"] = report.notes(res)
+        res["rendered_at"] = commit()
         with open(a.out, "w") as f:
             f.write(report.render(res, os.path.relpath(a.plot, os.path.dirname(os.path.abspath(a.out)))
                                   if res.get("plot") else None))
@@ -70,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     cap_items, levels = (8, [1, 4]) if q else (64, [1, 2, 4, 8, 16, 32, 64])
     mem_items = 20 if q else 1000
     res: dict[str, Any] = {"quick": q, "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                           "machine": machine(), "rounds": rounds,
+                           "machine": machine(), "rounds": rounds, "commit": commit(),
                            "command": "python -m bench.run" + (" --quick" if q else "")}
     t0 = time.monotonic()
-    log = (lambda *m: print("bench:", *m, file=sys.stderr, flush=True))
+
+    def log(*m: object) -> None:
+        print("bench:", *m, file=sys.stderr, flush=True)
+
     # two twin processes, started in parallel: delay 0 for per-call figures; 4 slots and 0.25 s/item for capacity
     fast = twinproc.RemoteFleet(spaces=[FLUX_DEV, FLUX_MIRROR, JANUS], delay=0.0, quota=1e12, concurrency=8)
     slow = twinproc.RemoteFleet(spaces=[FLUX_DEV, FLUX_MIRROR], delay=0.25, quota=1e12, concurrency=4)
@@ -104,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     res["blocked"] = sorted(set(blocked))
     res["elapsed"] = time.monotonic() - t0
     res["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    res["notes"] = report.notes(res)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1, default=str)

@@ -3,32 +3,41 @@ any request is sent, and names the parameter."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import math
 import numbers
 import os
 import random
 import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, TypeGuard
 
 from .errors import InvalidInputError, JanusfluxError
 from .models import SEED_MAX, ModelSpec, Range
 
-__all__ = ["Messages", "fold_conversation", "prompt_from", "resolve_size", "parse_aspect_ratio"]
+__all__ = ["Messages", "fold_conversation", "parse_aspect_ratio", "prompt_from", "resolve_size"]
 
 Messages = Sequence[Mapping[str, Any]]
 _ROLES = ("system", "user", "assistant")
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x/]\s*(\d+(?:\.\d+)?)\s*$")
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[numbers.Integral]:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def _is_real(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))  # type: ignore[arg-type]
+def _is_real(v: object) -> TypeGuard[numbers.Real]:
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int beyond float's range
+        return False
 
 
 def message_text(content: Any, param: str) -> str:
@@ -53,11 +62,13 @@ def message_text(content: Any, param: str) -> str:
 def check_messages(messages: object) -> list[tuple[str, str]]:
     """Validate messages and return (role, text) pairs."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise InvalidInputError("messages", f"expected a list of {{'role', 'content'}} dicts, got {type(messages).__name__}")
+        raise InvalidInputError("messages",
+                                f"expected a list of {{'role', 'content'}} dicts, got {type(messages).__name__}")
     out = []
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping):
-            raise InvalidInputError("messages", f"item {i} is a {type(m).__name__}, expected a dict with role and content")
+            raise InvalidInputError("messages",
+                                    f"item {i} is a {type(m).__name__}, expected a dict with role and content")
         role = m.get("role")
         if role not in _ROLES:
             raise InvalidInputError("messages", f"item {i} has role {role!r}; expected one of {', '.join(_ROLES)}")
@@ -122,7 +133,7 @@ def _snap(param: str, value: object, rng: Range) -> int:
     if not _is_int(value):
         raise InvalidInputError(param, f"expected an int, got {value!r}")
     step = int(rng.step or 1)
-    snapped = int(round(int(value) / step) * step)  # type: ignore[arg-type]
+    snapped = round(Fraction(int(value), step)) * step  # exact: an int too big for a float is just out of range
     if not rng.lo <= snapped <= rng.hi:
         raise InvalidInputError(param, f"{value} is outside {rng}")
     return snapped
@@ -149,43 +160,62 @@ def resolve_size(spec: ModelSpec, width: object, height: object, aspect_ratio: o
     if width is not None:
         w = _snap("width", width, wr)
         h = _snap("height", height, hr) if height is not None else (
-            _snap("aspect_ratio", max(int(round(w / ratio)), 1), hr) if ratio else dh)
+            _snap("aspect_ratio", max(round(w / ratio), 1), hr) if ratio else dh)
         return w, h
     if height is not None:
         h = _snap("height", height, hr)
-        return (_snap("aspect_ratio", max(int(round(h * ratio)), 1), wr) if ratio else dw), h
+        return (_snap("aspect_ratio", max(round(h * ratio), 1), wr) if ratio else dw), h
     if ratio is None:
         return dw, dh
     area = dw * dh
-    w = math.sqrt(area * ratio)
-    return _snap("aspect_ratio", max(int(round(w)), 1), wr), _snap("aspect_ratio", max(int(round(w / ratio)), 1), hr)
+    side = math.sqrt(area * ratio)
+    return _snap("aspect_ratio", max(round(side), 1), wr), _snap("aspect_ratio", max(round(side / ratio), 1), hr)
+
+
+_SEED_SOURCE: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar("janusflux_seed_source",
+                                                                                  default=None)
+
+
+@contextlib.contextmanager
+def seed_source(rng: random.Random) -> Iterator[random.Random]:
+    """Draw the seeds of calls made without ``seed=`` from ``rng`` inside the block (the pytest plugin uses a source
+    named after the test, so a cassette recorded without ``seed=`` replays the same requests)."""
+    token = _SEED_SOURCE.set(rng)
+    try:
+        yield rng
+    finally:
+        _SEED_SOURCE.reset(token)
 
 
 def check_seed(seed: object, rng: random.Random | None = None) -> int:
     if seed is None:
-        return (rng or random.SystemRandom()).randint(0, SEED_MAX)
+        return (rng or _SEED_SOURCE.get() or random.SystemRandom()).randint(0, SEED_MAX)
     if not _is_int(seed):
         raise InvalidInputError("seed", f"expected an int in 0..{SEED_MAX}, got {seed!r}")
-    if not 0 <= int(seed) <= SEED_MAX:  # type: ignore[arg-type]
+    if not 0 <= int(seed) <= SEED_MAX:
         raise InvalidInputError("seed", f"{seed} is outside 0..{SEED_MAX}")
-    return int(seed)  # type: ignore[arg-type]
+    return int(seed)
 
 
 def check_number(param: str, value: object, rng: Range, *, integer: bool = False) -> float | int:
-    ok = _is_int(value) if integer else _is_real(value)
-    if not ok:
+    number: float | int
+    if integer and _is_int(value):
+        number = int(value)
+    elif not integer and _is_real(value):
+        number = float(value)
+    else:
         raise InvalidInputError(param, f"expected {'an int' if integer else 'a number'} in {rng}, got {value!r}")
-    if not rng.lo <= float(value) <= rng.hi:  # type: ignore[arg-type]
+    if not rng.lo <= number <= rng.hi:
         raise InvalidInputError(param, f"{value} is outside {rng}")
-    return int(value) if integer else float(value)  # type: ignore[arg-type]
+    return number
 
 
 def check_timeout(param: str, value: object) -> float | None:
     if value is None:
         return None
-    if not _is_real(value) or float(value) <= 0:  # type: ignore[arg-type]
+    if not _is_real(value) or float(value) <= 0:
         raise InvalidInputError(param, f"expected a positive number of seconds, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -230,7 +260,7 @@ def load_image(image: object, tmpdir: str, *, param: str = "image", fetch: Any =
         buf = io.BytesIO()
         try:
             image.save(buf, format="PNG")
-        except Exception as e:  # noqa: BLE001 - any PIL failure is an invalid image
+        except Exception as e:
             raise InvalidInputError(param, f"cannot encode the PIL image ({e})") from e
         return write(buf.getvalue())
     if isinstance(image, (bytes, bytearray, memoryview)):

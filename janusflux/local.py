@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .session import Session
 
@@ -63,8 +64,8 @@ def local_fleet(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, *
 
 
 @contextlib.contextmanager
-def local_session(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA, fleet_kwargs: dict[str, Any] | None = None,
-                  **session_kwargs: Any) -> Iterator[Session]:
+def local_session(*, delay: float = DEFAULT_DELAY, quota: float = DEFAULT_QUOTA,
+                  fleet_kwargs: dict[str, Any] | None = None, **session_kwargs: Any) -> Iterator[Session]:
     """A :class:`Session` on freshly started twins, closed and stopped on exit.
 
     ``session_kwargs`` go to :class:`Session` (``token``, ``timeout``, ``max_wait``, ``cache_dir``...). The user's

@@ -12,9 +12,10 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ResultError, ResultGoneError
 
@@ -122,7 +123,7 @@ class ImageResult:
         return self._path
 
     @property
-    def image(self) -> "PILImage.Image":
+    def image(self) -> PILImage.Image:
         """The image as a PIL image (decoded on each access; cheap to keep the bytes)."""
         from PIL import Image
 
@@ -178,7 +179,8 @@ class ImageResult:
     def __repr__(self) -> str:
         where = self.url or self._path
         return (f"ImageResult(model={self.model!r}, space_id={self.space_id!r}, seed={self.seed!r}, "
-                f"size={self.width}x{self.height}, prompt={_short(self.prompt)!r}, source={where!r})")
+                f"size={self.width}x{self.height}, prompt={_short(self.prompt)!r}, timings={self.timings!r}, "
+                f"source={where!r})")
 
 
 class ImageList(list):  # type: ignore[type-arg]
@@ -213,7 +215,7 @@ class TextResult(str):
     timings: dict[str, float]
 
     def __new__(cls, text: str, *, model: str | None = None, space_id: str | None = None, seed: int | None = None,
-                question: str | None = None, timings: dict[str, float] | None = None) -> "TextResult":
+                question: str | None = None, timings: dict[str, float] | None = None) -> TextResult:
         obj = super().__new__(cls, text)
         obj.model, obj.space_id, obj.seed, obj.question = model, space_id, seed, question
         obj.timings = dict(timings or {})
@@ -223,12 +225,16 @@ class TextResult(str):
     def text(self) -> str:
         return str(self)
 
+    def __repr__(self) -> str:
+        return (f"TextResult({_short(str(self), 60)!r}, model={self.model!r}, space_id={self.space_id!r}, "
+                f"seed={self.seed!r}, timings={self.timings!r})")
+
     def to_dict(self) -> dict[str, Any]:
         return {"type": "text", "text": str(self), "model": self.model, "space_id": self.space_id,
                 "seed": self.seed, "timings": self.timings}
 
 
-Result = Union[ImageResult, ImageList, TextResult]
+Result = ImageResult | ImageList | TextResult
 
 
 def _short(s: str | None, n: int = 40) -> str | None:
@@ -328,7 +334,12 @@ class Fallback(Event):
 
 @dataclass
 class Done(Event):
-    """The last event of a stream: the result."""
+    """The last event of a stream: the result. ``space_id`` is the Space that made it (taken from the result)."""
 
     result: Any = None
     type: Literal["done"] = field(default="done", init=False)
+
+    def __post_init__(self) -> None:
+        if self.space_id is None:
+            first = self.result[0] if isinstance(self.result, list) and self.result else self.result
+            self.space_id = getattr(first, "space_id", None)

@@ -110,7 +110,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
 
         def _record(self) -> tuple[str, dict[str, list[str]]]:
             u = urlsplit(self.path)
-            server.log.append(Seen(server.name, self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            server.log.append(Seen(server.name, self.command, self.path, headers))
             return u.path, parse_qs(u.query)
 
         def _json(self, obj: Any, status: int = 200) -> None:
@@ -121,11 +122,11 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._record()
             self._json({})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             path, _ = self._record()
             length = int(self.headers.get("content-length") or 0)
             self.rfile.read(length)
@@ -135,7 +136,7 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 return self._json({"event_id": server.base["event_id"]})
             self._json({})
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             path, query = self._record()
             if server.role == "hub":
                 return self._hub(path)
@@ -209,7 +210,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                                 "output": {"error": plan.error.replace("{headers}", echo), "title": "Error",
                                            "duration": None, "visible": True}})
                 else:
-                    value = plan.output(server) if plan.output else file_data(f"{server.url}{plan.api_prefix}/file=/tmp/x/image.png")
+                    own = f"{server.url}{plan.api_prefix}/file=/tmp/x/image.png"
+                    value = plan.output(server) if plan.output else file_data(own)
                     self._send({"msg": "process_completed", "event_id": event, "success": True,
                                 "output": {"data": [value, 42], "is_generating": False}})
                 self._send({"msg": "close_stream", "event_id": None})

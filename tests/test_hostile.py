@@ -10,8 +10,6 @@ reached which server.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 import traceback
@@ -24,8 +22,8 @@ import httpx
 import pytest
 
 import janusflux
-from janusflux.errors import GenerationTimeoutError, InvalidInputError, SpaceAppError, SpaceRefusedError
 from hostile_space import SPACE_ID, Plan, Seen, Server, file_data, hf_names, make_tls
+from janusflux.errors import GenerationTimeoutError, InvalidInputError, SpaceAppError, SpaceRefusedError
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 
@@ -122,7 +120,7 @@ def test_file_url_on_another_hf_space_is_refused(world):
     """A file output on https://evil.hf.space (anyone can own an hf.space name): refused, evil gets nothing."""
     world.plan.output = lambda srv: file_data(f"{EVIL}/gradio_api/file=/tmp/x/image.png")
     with world.session() as s, pytest.raises(SpaceRefusedError) as e:
-        s.generate("flux-schnell", "a cat", **SMALL).data  # noqa: B018 - the old code leaked here
+        s.generate("flux-schnell", "a cat", **SMALL).data
     assert e.value.why == "other origin" and "evil.hf.space" in str(e.value)
     assert world.evil.requests() == []
     assert len(world.victim.requests("/queue/join")) == 1  # not retried
@@ -206,11 +204,11 @@ def test_oversized_result_is_capped_while_reading(world):
         img = s.generate("flux-schnell", "a cat", **SMALL)
         before, t0 = rss(), time.monotonic()
         with pytest.raises(SpaceRefusedError):
-            img.data  # noqa: B018
+            img.data
         assert rss() - before < 64 * MiB and time.monotonic() - t0 < 10
     world.plan.declare_length = True
     with world.session(max_download_bytes=4 * MiB) as s, pytest.raises(SpaceRefusedError) as e:
-        s.generate("flux-schnell", "a cat", **SMALL).data  # noqa: B018
+        s.generate("flux-schnell", "a cat", **SMALL).data
     assert "more than the cap" in str(e.value)
 
 
@@ -220,7 +218,7 @@ def test_dripping_result_ends_with_the_call_timeout(world):
         img = s.generate("flux-schnell", "a cat", **SMALL)
         t0 = time.monotonic()
         with pytest.raises(GenerationTimeoutError):
-            img.data  # noqa: B018
+            img.data
         assert time.monotonic() - t0 < 2 + 1.5
 
 

@@ -27,12 +27,12 @@ from .. import policy
 from ..errors import InvalidInputError, SessionClosedError
 from ..inputs import check_timeout
 from ..models import ModelSpec
+from ..origins import origin_of
 from ..params import GenerateParams
 from ..results import Done, Event, Result
 from ..spaces import Context
 from ..zerogpu import JwtCache
 from .credentials import Credentials, Secret, check_token
-from ..origins import origin_of
 from .http import DOWNLOAD_TIMEOUT, MAX_DOWNLOAD_BYTES, Http
 from .hub import Hub
 from .job import Job, set_timing

@@ -21,7 +21,7 @@ from ..errors import GenerationTimeoutError, SpaceBusyError, SpaceRefusedError
 from ..origins import origin_of
 from .credentials import Credentials
 
-__all__ = ["Http", "MAX_DOWNLOAD_BYTES", "DOWNLOAD_TIMEOUT"]
+__all__ = ["DOWNLOAD_TIMEOUT", "MAX_DOWNLOAD_BYTES", "Http"]
 
 # The largest image a Space here makes is FLUX at 2048x2048; as an 8-bit RGBA PNG that does not compress at all it
 # is 16 MiB of pixels + 2 KiB of filter bytes + zlib's stored-block overhead, about 16.8 MB. 32 MiB leaves room for a

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import InvalidInputError, SpaceRefusedError
 from ..inputs import check_number, check_seed, unknown_params
@@ -11,7 +12,6 @@ from ..models import ModelSpec
 from ..origins import origin_of
 from ..params import UNIFIED
 from ..results import ImageResult
-
 
 
 @dataclass

@@ -7,8 +7,9 @@ without one sends a small blank image (documented choice) instead of failing wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import SpaceAppError
 from ..inputs import ImageInput, blank_image_bytes, check_seed, fold_conversation, prompt_from, resolve_size
