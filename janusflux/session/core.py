@@ -208,7 +208,8 @@ class Session:
             put(e)
 
     def route(self, space: str, url: str) -> None:
-        """Serve ``space`` (a Space id) from ``url`` from now on (a twin, a duplicate, a dedicated endpoint)."""
+        """Serve ``space`` (a Space id) from ``url`` from now on (a twin, a duplicate, a dedicated endpoint). A route
+        is not the host the Hub named: it gets the ZeroGPU and ip tokens only if it is a token host."""
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidInputError("url", f"expected an http(s) URL, got {url!r}")
         self._hub.space_urls[space] = url.rstrip("/")
