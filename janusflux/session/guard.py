@@ -6,7 +6,8 @@ origin (scheme, host, port) is not the Space's, so an absolute ``api_prefix`` in
 config fetcher host) never receives a byte. It also sees each response before gradio_client reads the body, and
 wraps its stream: an event (bytes since the last blank line) larger than the cap ends the stream, and
 :meth:`OriginGuard.stop` (called when the client is closed) ends every stream still open, including the event
-reader gradio_client keeps in its own thread and does not stop itself.
+reader gradio_client keeps in its own thread and does not stop itself. Requests after ``stop()`` still go out (the
+cancel of a job must reach the Space); only their event streams are ended.
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ class OriginGuard(httpx.Auth):
         self._lock = threading.Lock()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._stopped.is_set():
-            raise httpx.RemoteProtocolError("the Space connection was closed", request=request)
         target = origin_of(str(request.url))
         if target != self.origin:
             scheme, host, port = target or ("?", str(request.url.host), 0)
@@ -54,8 +53,8 @@ class OriginGuard(httpx.Auth):
         response.stream = _Bounded(response, self, request)
         with self._lock:
             self._open.add(response)
-        if self._stopped.is_set():  # stopped while this request waited for its headers
-            self.stop()
+        if self._stopped.is_set() and "event-stream" in response.headers.get("content-type", ""):
+            self.stop()  # an event stream that answered after stop(): end it too (a cancel's answer is read)
 
     def stop(self) -> None:
         """End every open stream now: mark them stopped, shut their sockets (a reader blocked in ``recv`` wakes)."""
