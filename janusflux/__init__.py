@@ -30,6 +30,7 @@ from .errors import (
     SpaceAppError,
     SpaceBusyError,
     SpaceError,
+    SpaceRefusedError,
     SpaceUnavailableError,
     UnknownModelError,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "SpaceAppError",
     "SpaceBusyError",
     "SpaceError",
+    "SpaceRefusedError",
     "SpaceUnavailableError",
     "Started",
     "TextResult",

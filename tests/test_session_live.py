@@ -508,8 +508,6 @@ def test_production_token_routing(url, allowed):
         assert s.token_for(url) == ("hf_" + "r" * 30 if allowed else None)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug (issue 13 §1): the Hugging Face host rule ignores the port, so "
-                                       "https://huggingface.co:8443 and https://x.hf.space:8443 get the token")
 @pytest.mark.parametrize("url", ["https://huggingface.co:8443/", "https://x.hf.space:8443/"])
 def test_production_token_routing_only_port_443(url):
     with Session(token="hf_" + "r" * 30) as s:
