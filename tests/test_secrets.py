@@ -77,7 +77,7 @@ def test_token_not_in_logs_reprs_or_errors(fleet, token, tmp_path, debug_logs, c
             except janusflux.JanusfluxError as e:
                 errors.append(e)
         fleet.set_fault(None, worker_error=None, queue_full=False)
-        fleet.set_fault(DEV, slow=3.0, times=1)
+        fleet.set_fault("flux-dev", slow=3.0, times=1)  # both Spaces: the aborted one may still be cooling down
         try:
             s.generate("flux", "x", timeout=0.5, **SMALL)
         except janusflux.JanusfluxError as e:
