@@ -18,6 +18,8 @@ from typing_extensions import Unpack as _Unpack
 from .errors import (
     GenerationTimeoutError,
     GPUTaskAbortedError,
+    HostUnreachableError,
+    HubResponseError,
     IllegalDurationError,
     InvalidInputError,
     JanusfluxError,
@@ -60,6 +62,8 @@ __all__ = [
     "GPUTaskAbortedError",
     "GenerateParams",
     "GenerationTimeoutError",
+    "HostUnreachableError",
+    "HubResponseError",
     "IllegalDurationError",
     "ImageList",
     "ImageResult",

@@ -24,7 +24,7 @@ from typing import Any
 from typing_extensions import Self, Unpack
 
 from .. import policy
-from ..errors import InvalidInputError, SessionClosedError
+from ..errors import InvalidInputError, SessionClosedError, SpaceBusyError
 from ..inputs import check_timeout
 from ..models import ModelSpec
 from ..params import GenerateParams
@@ -37,6 +37,7 @@ from .hub import Hub
 from .job import Job, set_timing
 from .loop import run_call
 from .pool import Conn, Pool, open_conn
+from .reach import Reach
 from .request import Request, build_request
 from .routing import Router
 from .zerogpu_headers import call_headers, fetch_jwt
@@ -109,7 +110,8 @@ class Session:
         self._closed = False
         self._closing = threading.Event()
         self._http = Http(self._credentials)
-        self._hub = Hub(self._credentials, self._http, space_urls, wake, self._closing)
+        self._reach = Reach()
+        self._hub = Hub(self._credentials, self._http, space_urls, wake, self._closing, self._reach)
         self._pool = Pool()
         self._router = Router()
         self._jwt = JwtCache(lambda space_id: fetch_jwt(self._http, self.hf_endpoint, space_id))
@@ -283,7 +285,15 @@ class Session:
         def attempt(key: str) -> Result:
             def open_key() -> Conn:
                 url, space_id = self._hub.resolve(key, emit, deadline, alternatives, cancel)
-                return open_conn(key, url, space_id, self._credentials, self._http)
+                try:
+                    conn = open_conn(key, url, space_id, self._credentials, self._http)
+                except SpaceBusyError as e:
+                    unreachable = self._reach.unreachable(e, url, "Space", space_id or url)
+                    if unreachable is None:
+                        raise
+                    raise unreachable from e.__cause__
+                self._reach.reached(url)
+                return conn
 
             return job.run(self._pool.connect(key, open_key))
 

@@ -1,0 +1,133 @@
+"""Offline, a newcomer is told at once what is wrong and how to work offline (issue 14 §2).
+
+A host that was never reached (a closed loopback port stands for an unreachable huggingface.co or Space host) is
+reported within seconds as HostUnreachableError naming the host and suggesting the local twins, instead of being
+retried for half a minute. A Hub answer that huggingface_hub cannot read is a HubResponseError, asked once.
+(A host that answered before and then drops is still retried: tests/test_faults.py, the fleet stopped mid-job.)
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from typing import Iterator
+
+import pytest
+
+import janusflux
+from janusflux import HostUnreachableError, HubResponseError, SpaceBusyError
+
+FAST = 10.0  # seconds: generous for "at once" (the old behaviour took ~30 s of backoff over both mirrors)
+
+
+def dead_url() -> str:
+    """A loopback port nothing listens on (bound, then closed): connections are refused."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"
+
+
+def assert_helpful(err: BaseException, host: str) -> None:
+    text = str(err)
+    assert host in text, text
+    assert "--local" in text and "JANUSFLUX_LOCAL=1" in text and "janusflux serve" in text, text
+
+
+def test_unreachable_hub_fails_fast_naming_the_host(tmp_path):
+    hub = dead_url()
+    with janusflux.Session(hf_endpoint=hub, token=False, cache_dir=str(tmp_path)) as s:
+        started = time.monotonic()
+        with pytest.raises(HostUnreachableError) as info:
+            s.generate("flux", "a lighthouse", seed=1)
+        elapsed = time.monotonic() - started
+    err = info.value
+    assert elapsed < FAST, elapsed
+    assert isinstance(err, SpaceBusyError) and err.host == hub and err.role == "Hub"
+    assert err.space_id in ("black-forest-labs/FLUX.1-dev", "roxky/FLUX.1-dev")
+    assert "Connection refused" in str(err) and err.__cause__ is not None
+    assert_helpful(err, hub)
+
+
+def test_unreachable_space_host_fails_fast_naming_the_host(fleet, tmp_path):
+    """Both mirrors of flux on a dead host (the Hub twin answers): each is tried once, then the error names the
+    host, not just the Space id."""
+    dead = dead_url()
+    urls = {"black-forest-labs/FLUX.1-dev": dead, "roxky/FLUX.1-dev": dead}
+    with janusflux.Session(hf_endpoint=fleet.hub_url, space_urls=urls, token=False, cache_dir=str(tmp_path)) as s:
+        events: list[str] = []
+        started = time.monotonic()
+        with pytest.raises(HostUnreachableError) as info:
+            for event in s.stream("flux", "a lighthouse", seed=1):
+                events.append(event.type)
+        elapsed = time.monotonic() - started
+    assert elapsed < FAST, elapsed
+    assert info.value.host == dead and info.value.role == "Space"
+    assert_helpful(info.value, dead)
+    assert events.count("fallback") == 1 and "waiting" not in events, events  # the mirror once, no backoff
+
+
+def test_unreachable_mirror_falls_back_to_the_reachable_one(fleet, tmp_path):
+    """One mirror's host is dead: the call goes to the other mirror without waiting."""
+    urls = {"black-forest-labs/FLUX.1-dev": dead_url()}
+    with janusflux.Session(hf_endpoint=fleet.hub_url, space_urls=urls, token=False, cache_dir=str(tmp_path)) as s:
+        result = s.generate("flux", "a lighthouse", seed=3, width=256, height=256, steps=2)
+    assert result.space_id == "roxky/FLUX.1-dev" and result.size == (256, 256)
+
+
+class _BadHub(http.server.BaseHTTPRequestHandler):
+    """A Hub whose Space info is a JSON list: huggingface_hub fails to read it (a bug in a response)."""
+
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        type(self).hits.append(self.path)
+        body = b"[]"
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def bad_hub() -> Iterator[str]:
+    _BadHub.hits = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BadHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_unreadable_hub_answer_is_typed_and_not_retried(bad_hub, tmp_path):
+    with janusflux.Session(hf_endpoint=bad_hub, token=False, cache_dir=str(tmp_path)) as s:
+        with pytest.raises(HubResponseError) as info:
+            s.generate("flux", "a lighthouse", seed=1)
+    err = info.value
+    assert not isinstance(err, SpaceBusyError)  # not "the Hub is unreachable", not retried
+    assert err.host == bad_hub and bad_hub in str(err) and "could not be read" in str(err)
+    assert err.space_id == "black-forest-labs/FLUX.1-dev" and err.__cause__ is not None
+    assert [p for p in _BadHub.hits if p.startswith("/api/spaces/")] == ["/api/spaces/black-forest-labs/FLUX.1-dev"]
+
+
+def test_cli_names_the_host_and_suggests_local(monkeypatch, capsys, tmp_path):
+    from janusflux.cli import main
+
+    hub = dead_url()
+    monkeypatch.setenv("HF_ENDPOINT", hub)
+    monkeypatch.delenv("JANUSFLUX_LOCAL", raising=False)
+    started = time.monotonic()
+    code = main(["generate", "flux-schnell", "a lighthouse", "-o", str(tmp_path / "x.png"), "--quiet"])
+    assert time.monotonic() - started < FAST
+    err = capsys.readouterr().err
+    assert code == 4 and "HostUnreachableError" in err, err
+    assert_helpful(err, hub)
