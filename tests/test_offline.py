@@ -9,10 +9,15 @@ retried for half a minute. A Hub answer that huggingface_hub cannot read is a Hu
 from __future__ import annotations
 
 import http.server
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -81,9 +86,9 @@ def test_unreachable_mirror_falls_back_to_the_reachable_one(fleet, tmp_path):
 class _BadHub(http.server.BaseHTTPRequestHandler):
     """A Hub whose Space info is a JSON list: huggingface_hub fails to read it (a bug in a response)."""
 
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         body = b"[]"
         self.send_response(200)
@@ -109,9 +114,9 @@ def bad_hub() -> Iterator[str]:
 
 
 def test_unreadable_hub_answer_is_typed_and_not_retried(bad_hub, tmp_path):
-    with janusflux.Session(hf_endpoint=bad_hub, token=False, cache_dir=str(tmp_path)) as s:
-        with pytest.raises(HubResponseError) as info:
-            s.generate("flux", "a lighthouse", seed=1)
+    with janusflux.Session(hf_endpoint=bad_hub, token=False, cache_dir=str(tmp_path)) as s, \
+            pytest.raises(HubResponseError) as info:
+        s.generate("flux", "a lighthouse", seed=1)
     err = info.value
     assert not isinstance(err, SpaceBusyError)  # not "the Hub is unreachable", not retried
     assert err.host == bad_hub and bad_hub in str(err) and "could not be read" in str(err)
@@ -131,3 +136,144 @@ def test_cli_names_the_host_and_suggests_local(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 4 and "HostUnreachableError" in err, err
     assert_helpful(err, hub)
+
+
+# -- nothing leaves loopback (issue 16, issue 14 §1) ------------------------------------------------------------------
+# A child process in a plain environment (none of the test-only variables, no HF_ENDPOINT, an empty HF_HOME) with a
+# sitecustomize that records and refuses every name lookup or connection that is not loopback. janusflux talks to
+# twins on loopback only; huggingface_hub's agent detection and gradio_client's telemetry, which go to the global
+# endpoint (huggingface.co here), must not be attempted.
+
+GUARD = r'''
+import ipaddress, os, socket
+
+_log = os.environ["JF_GUARD_LOG"]
+
+
+def _loopback(host):
+    if host is None:
+        return True
+    h = host.decode() if isinstance(host, bytes) else str(host)
+    if h in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse(host):
+    with open(_log, "a") as f:
+        f.write(f"{host}\n")
+    raise ConnectionRefusedError(f"guard: {host} is not loopback")
+
+
+_gai, _connect, _connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
+
+
+def getaddrinfo(host, *a, **k):
+    if not _loopback(host):
+        _refuse(host)
+    return _gai(host, *a, **k)
+
+
+def connect(self, addr):
+    if isinstance(addr, tuple) and not _loopback(addr[0]):
+        _refuse(addr[0])
+    return _connect(self, addr)
+
+
+def connect_ex(self, addr):
+    if isinstance(addr, tuple) and not _loopback(addr[0]):
+        _refuse(addr[0])
+    return _connect_ex(self, addr)
+
+
+socket.getaddrinfo = getaddrinfo
+socket.socket.connect = connect
+socket.socket.connect_ex = connect_ex
+'''
+
+TEST_ONLY = ("HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED", "HF_TOKEN", "HF_ENDPOINT", "DO_NOT_TRACK",
+             "DISABLE_TELEMETRY", "HF_HUB_DISABLE_IMPLICIT_TOKEN", "HF_HUB_OFFLINE", "JANUSFLUX_LOCAL")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def guarded_run(tmp_path: Path, code: str, *args: str, **env_extra: str) -> tuple[subprocess.CompletedProcess[str],
+                                                                                   list[str]]:
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(GUARD)
+    log = tmp_path / "refused.txt"
+    env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY}
+    env.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), HF_HOME=str(tmp_path / "hf-home"),
+               JF_GUARD_LOG=str(log), **env_extra)
+    proc = subprocess.run([sys.executable, "-c", code, *args], check=False, env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    refused = log.read_text().split() if log.exists() else []
+    return proc, refused
+
+
+def test_the_guard_sees_a_lookup_beyond_loopback(tmp_path):
+    """The guard itself: a lookup of huggingface.co is recorded and refused (so the tests below can fail)."""
+    proc, refused = guarded_run(tmp_path, "import socket\ntry: socket.create_connection(('huggingface.co', 443))\n"
+                                          "except ConnectionRefusedError: print('refused')")
+    assert proc.stdout.strip() == "refused" and refused == ["huggingface.co"], proc.stderr
+
+
+SESSION_SCRIPT = r"""
+import sys, janusflux
+janusflux.configure(hf_endpoint=sys.argv[1], cache_dir="cache")
+janusflux.generate("flux-schnell", "a lighthouse at dawn", width=256, height=256, seed=5).save("a.png")
+janusflux.generate("janus-pro-7b", "What is this?", image="a.png")
+janusflux.close()
+print("ok")
+"""
+
+
+def test_nothing_leaves_loopback_with_a_session_on_the_hub_twin(fleet, tmp_path):
+    """Session(hf_endpoint=twin) without HF_ENDPOINT exported: agent detection and telemetry stay on loopback (the
+    agent-harness registry comes from the session's Hub)."""
+    fleet.clear_requests()
+    proc, refused = guarded_run(tmp_path, SESSION_SCRIPT, fleet.hub_url)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+    assert refused == [], f"tried to leave loopback: {refused}"
+    assert "/api/agent-harnesses" in {r.path for r in fleet.requests if r.server == "hub"}
+
+
+def test_nothing_leaves_loopback_with_janusflux_local(tmp_path):
+    """JANUSFLUX_LOCAL=1 and the module-level janusflux.generate: the twins start in the child, on loopback."""
+    code = ("import janusflux\n"
+            "image = janusflux.generate('flux-schnell', 'a lighthouse at dawn', width=256, height=256, seed=5)\n"
+            "image.save('a.png'); print(image.size, type(janusflux.default_session()).__name__)")
+    proc, refused = guarded_run(tmp_path, code, JANUSFLUX_LOCAL="1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "(256, 256) LocalSession"
+    assert refused == [], f"tried to leave loopback: {refused}"
+
+
+def test_nothing_leaves_loopback_with_the_cli_local(tmp_path):
+    code = "import sys\nfrom janusflux.cli import main\nsys.exit(main(sys.argv[1:]))"
+    proc, refused = guarded_run(tmp_path, code, "generate", "flux-schnell", "a lighthouse at dawn", "--local",
+                                "-o", "x.png", "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "x.png").is_file()
+    assert refused == [], f"tried to leave loopback: {refused}"
+
+
+def test_janusflux_local_makes_the_default_session_local(monkeypatch, tmp_path):
+    """JANUSFLUX_LOCAL=1: the module-level functions run on twins started on first use; close() stops them."""
+    from janusflux.local import LocalSession
+
+    monkeypatch.setenv("JANUSFLUX_LOCAL", "1")
+    janusflux.close()
+    try:
+        session = janusflux.default_session()
+        assert isinstance(session, LocalSession) and session.hf_endpoint == session.fleet.hub_url
+        assert session.has_token and session.token_source == "argument"  # a made-up twin token, never the user's
+        image = janusflux.generate("flux-schnell", "a lighthouse", width=256, height=256, seed=9)
+        assert image.size == (256, 256) and image.space_id == "black-forest-labs/FLUX.1-schnell"
+    finally:
+        janusflux.close()
+    with pytest.raises(OSError):  # the twins are stopped with the session
+        socket.create_connection(("127.0.0.1", int(session.fleet.hub_url.rsplit(":", 1)[1])), timeout=5).close()

@@ -37,6 +37,7 @@ from .hub import Hub
 from .job import Job, set_timing
 from .loop import run_call
 from .pool import Conn, Pool, open_conn
+from .quiet import load_agent_registry
 from .reach import Reach
 from .request import Request, build_request
 from .routing import Router
@@ -105,7 +106,6 @@ class Session:
         self.cache_dir = cache_dir or tempfile.mkdtemp(prefix="janusflux-")
         self._tmpdir = os.path.join(self.cache_dir, "inputs")
         os.makedirs(self._tmpdir, exist_ok=True)
-        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio_client's own telemetry switch
 
         self._closed = False
         self._closing = threading.Event()
@@ -284,6 +284,7 @@ class Session:
 
         def attempt(key: str) -> Result:
             def open_key() -> Conn:
+                load_agent_registry(self.hf_endpoint)  # before the first Hub call or Client of the process
                 url, space_id = self._hub.resolve(key, emit, deadline, alternatives, cancel)
                 try:
                     conn = open_conn(key, url, space_id, self._credentials, self._http)

@@ -115,16 +115,17 @@ class Pool:
 
 def open_conn(key: str, url: str, space_id: str | None, credentials: Credentials, http: Http) -> Conn:
     """A gradio_client Client for ``url`` (the token only if the host may receive it)."""
-    from gradio_client import Client
     from gradio_client.utils import TooManyRequestsError
+
+    from .quiet import client_class
 
     kwargs: dict[str, Any] = {}
     if url.startswith("https://"):
         kwargs["ssl_verify"] = http.ssl_context()
     where = space_id or url
     try:
-        client = Client(url, token=credentials.token_for(url) or False, verbose=False, download_files=False,
-                        analytics_enabled=False, **kwargs)
+        client = client_class()(url, token=credentials.token_for(url) or False, verbose=False,
+                                download_files=False, analytics_enabled=False, **kwargs)
     except TooManyRequestsError as e:
         raise SpaceBusyError("HTTP 429 on the Space's config", reason="429", space_id=where) from e
     except ValueError as e:
