@@ -15,6 +15,7 @@ import os
 from typing import Any, Callable
 
 import pytest
+from PIL import Image
 
 import janusflux
 from janusflux import InvalidInputError, UnknownModelError
@@ -136,7 +137,7 @@ def warm(fleet, tmp_path_factory):
     s = janusflux.Session(hf_endpoint=fleet.hub_url, token="hf_warm" + "0" * 24, cache_dir=str(tmp), max_wait=5)
     s.generate("flux", "warm", **SMALL)
     s.generate("flux-schnell", "warm", **SMALL)
-    s.generate("janus-pro-7b", "warm?")
+    s.generate("janus-pro-7b", "warm?", image=Image.new("RGB", (32, 32), "white"))  # Janus chat needs an image
     assert s.stats["clients"] == 3
     try:
         yield s

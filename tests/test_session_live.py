@@ -90,7 +90,7 @@ def test_vision_chat_uploads_image(session, tmp_path, kind):
 def test_vision_chat_folds_conversation(session, fleet):
     msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
             {"role": "user", "content": "Describe the picture"}]
-    answer = session.generate("janus-pro-7b", messages=msgs)
+    answer = session.generate("janus-pro-7b", messages=msgs, image=Image.new("RGB", (32, 32), "white"))
     assert answer.question.startswith("User: Hi\nAssistant: Hello!\nUser: Describe the picture")
     assert "Describe the picture" in answer
 
