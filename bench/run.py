@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -40,6 +41,15 @@ def machine() -> dict[str, Any]:
                                             "g4f", "aiohttp")}}
 
 
+def commit() -> str:
+    """The commit the measured code is (``+dirty`` when the work tree differs from it)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with open(a.render) as f:
             res = json.load(f)
-        res["notes"] = report.notes(res)
+        res["rendered_at"] = commit()
         with open(a.out, "w") as f:
             f.write(report.render(res, os.path.relpath(a.plot, os.path.dirname(os.path.abspath(a.out)))
                                   if res.get("plot") else None))
@@ -70,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     cap_items, levels = (8, [1, 4]) if q else (64, [1, 2, 4, 8, 16, 32, 64])
     mem_items = 20 if q else 1000
     res: dict[str, Any] = {"quick": q, "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                           "machine": machine(), "rounds": rounds,
+                           "machine": machine(), "rounds": rounds, "commit": commit(),
                            "command": "python -m bench.run" + (" --quick" if q else "")}
     t0 = time.monotonic()
     log = (lambda *m: print("bench:", *m, file=sys.stderr, flush=True))
@@ -104,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     res["blocked"] = sorted(set(blocked))
     res["elapsed"] = time.monotonic() - t0
     res["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    res["notes"] = report.notes(res)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1, default=str)

@@ -9,20 +9,30 @@ Inputs: ``.txt`` (one prompt a line; blank lines and ``#`` comments skipped), ``
 ``height``, ``steps``, ``guidance`` and ``id``; or a list of prompts / dicts. Keyword arguments of :func:`run_batch`
 are the defaults of every item.
 
+Other fields (e.g. ``notes``) are not parameters: they are kept as they came and end up as columns of the
+metadata. An unknown model or an image-less model is the item's failure, with its reason, before anything runs.
+
+The output folder is a Hugging Face ``imagefolder``: ``datasets.load_dataset("imagefolder", data_dir=out)`` and
+``pandas.read_json(out / "metadata.jsonl", lines=True)`` both read it as a table. ``metadata.jsonl`` holds one
+flat row per item in its final state (see :func:`metadata_rows`), rewritten at the end of every run.
+
 Each item has a deterministic id (its ``id``, else its line number and a hash of its normalised parameters) and
-writes ``<id>.png`` (PNG text metadata: prompt, seed, model, Space), atomically. The manifest (``manifest.jsonl``
-in the output folder) gets one line per finished attempt — status ``done`` or ``failed`` with the prompt, the
+writes ``<id>.png`` (PNG text metadata: prompt, seed, model, Space), atomically. The crash-safe journal
+(``manifest.jsonl`` in the output folder) gets one line per finished attempt — status ``done`` or ``failed`` with the prompt, the
 parameters, the seed used, the Space, the file and the error — flushed and fsynced before the next. Running the same
 batch again skips the items whose last line is ``done`` and whose file exists, and retries the others.
 
 Pacing: when the user's ZeroGPU quota is exhausted (``QuotaExceededError(scope="user")`` with a retry-after), the
 whole batch pauses for the retry-after (if it is within ``max_wait``) instead of hammering the Spaces; beyond
 ``max_wait`` the batch stops (resume it later). Ctrl-C or SIGTERM stop taking new items and let the ones in flight
-finish (a second signal cancels them); the manifest stays consistent and a later run resumes.
+finish (a second signal cancels them); :class:`BatchStopping` reports it at once; the manifest stays consistent and
+a later run resumes. ``concurrency`` counts calls in flight per model group, a group being a model's first Space
+(its mirrors included: the session spreads a group's calls over the mirrors).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -47,12 +57,14 @@ __all__ = [
     "BatchItem",
     "BatchPaused",
     "BatchStart",
+    "BatchStopping",
     "BatchSummary",
     "ItemDone",
     "ItemFailed",
     "ItemSkipped",
     "ItemStart",
     "load_items",
+    "metadata_rows",
     "read_manifest",
     "run_batch",
 ]
@@ -63,6 +75,8 @@ PARAMS = IMAGE_SETTINGS
 FIELDS = ("prompt", "model", "id") + PARAMS
 _INTS = ("seed", "width", "height", "steps")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+METADATA = "metadata.jsonl"
+ABORT_POLL = 0.1  # seconds: how soon an abort reaches a call that hears nothing from its Space
 MAX_PAUSES_PER_ITEM = 10
 MAX_BACKOFFS_PER_ITEM = 6  # runs/pending limits: policy.backoff 1, 2, 4, 8, 16, 30 s
 
@@ -78,6 +92,7 @@ class BatchItem:
     model: str
     params: Mapping[str, Any]
     error: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # the input's other columns, kept as they came
 
     @property
     def file(self) -> str:
@@ -109,10 +124,8 @@ def _number(name: str, value: Any) -> Any:
 
 
 def _normalise(raw: Mapping[str, Any], defaults: Mapping[str, Any], model: str) -> tuple[str | None, str, dict]:
-    """(prompt, model, params) of a raw item over the defaults; raises InvalidInputError for a bad field."""
-    unknown = sorted(k for k in raw if k not in FIELDS)
-    if unknown:
-        raise InvalidInputError(unknown[0], f"unknown field; items take {', '.join(FIELDS)}")
+    """(prompt, model, params) of a raw item over the defaults; raises InvalidInputError for a bad field. Other
+    fields are not parameters: they are kept (see :attr:`BatchItem.extra`)."""
     prompt = raw.get("prompt")
     if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
         raise InvalidInputError("prompt", "is missing or empty")
@@ -136,7 +149,18 @@ def _normalise(raw: Mapping[str, Any], defaults: Mapping[str, Any], model: str) 
             params[name] = value.strip()
         else:
             params[name] = _number(name, value)
-    return prompt.strip(), item_model.strip().lower(), params
+    item_model = item_model.strip().lower()
+    _check_model(item_model)
+    return prompt.strip(), item_model, params
+
+
+def _check_model(alias: str) -> None:
+    """An unknown alias or a model that makes no images is the item's error, found before anything runs."""
+    from .models import get_model
+
+    spec = get_model(alias)
+    if spec.kind != "text-to-image":
+        raise InvalidInputError("model", f"{alias} is a {spec.kind} model; a batch makes images")
 
 
 def _auto_id(line: int, payload: Any) -> str:
@@ -200,7 +224,9 @@ def load_items(source: Any, *, model: str = "flux", **defaults: Any) -> list[Bat
     seen: set[str] = set()
     for line, raw in _rows(source):
         error: str | None = None
-        prompt, item_model, params = None, model, {}
+        prompt, item_model = None, model
+        params: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
         explicit = None
         try:
             if isinstance(raw, Exception):
@@ -215,6 +241,7 @@ def load_items(source: Any, *, model: str = "flux", **defaults: Any) -> list[Bat
                     raise InvalidInputError("id", "use letters, digits, '.', '_' or '-' (at most 100)")
             else:
                 explicit = None
+            extra = {str(k): v for k, v in raw.items() if k not in FIELDS}
             prompt, item_model, params = _normalise(raw, defaults, model)
         except InvalidInputError as e:
             error = f"{type(e).__name__}: {e}"
@@ -225,7 +252,8 @@ def load_items(source: Any, *, model: str = "flux", **defaults: Any) -> list[Bat
             error = error or f"InvalidInputError: id: duplicate id {item_id!r}"
             item_id = _auto_id(line, {"duplicate": item_id})
         seen.add(item_id)
-        items.append(BatchItem(id=item_id, line=line, prompt=prompt, model=item_model, params=params, error=error))
+        items.append(BatchItem(id=item_id, line=line, prompt=prompt, model=item_model, params=params, error=error,
+                               extra=extra))
     return items
 
 
@@ -312,6 +340,16 @@ class ItemFailed:
 
 
 @dataclass
+class BatchStopping:
+    """The batch was asked to stop (Ctrl-C / SIGTERM or ``stop_event``): no new items; ``abort`` when the items in
+    flight are cancelled too (a second signal or ``abort_event``). Sent at once, before the items in flight end."""
+
+    abort: bool
+    in_flight: int
+    type: str = field(default="batch-stopping", init=False)
+
+
+@dataclass
 class BatchPaused:
     """The whole batch waits (ZeroGPU quota retry-after)."""
 
@@ -378,6 +416,7 @@ class _Runner:
         self.failed: list[dict[str, Any]] = []
         self.stopped_by: BaseException | None = None
         self.crash: BaseException | None = None
+        self.in_flight = 0
 
     def emit(self, item: BatchItem | None, ev: Any) -> None:
         if self.on_event is None:
@@ -414,6 +453,8 @@ class _Runner:
     def record(self, item: BatchItem, status: str, **fields: Any) -> dict[str, Any]:
         rec = {"id": item.id, "line": item.line, "status": status, "prompt": item.prompt, "model": item.model,
                "params": dict(item.params), **fields, "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        if item.extra:
+            rec["extra"] = dict(item.extra)
         self.manifest.append(rec)
         return rec
 
@@ -431,7 +472,13 @@ class _Runner:
                     item = q.get_nowait()
                 except queue.Empty:
                     return
-                self.process(item)
+                with self._lock:
+                    self.in_flight += 1
+                try:
+                    self.process(item)
+                finally:
+                    with self._lock:
+                        self.in_flight -= 1
         except BaseException as e:  # noqa: BLE001 - e.g. the manifest cannot be written: stop everything
             self.crash = e
             self.stop.set()
@@ -477,16 +524,36 @@ class _Runner:
                 return
             first = result[0]
             rec = self.record(item, "done", seed=first.seed, space_id=first.space_id, file=files[0],
-                              files=files if len(files) > 1 else None, error=None,
+                              files=files if len(files) > 1 else None, width=first.width, height=first.height,
+                              error=None,
                               elapsed=round(time.monotonic() - started, 3))
             with self._lock:
                 self.done.append(rec)
             self.emit(item, ItemDone(record=rec))
             return
 
+    async def call(self, item: BatchItem, params: dict[str, Any]) -> Any:
+        """One item's call; an abort (a second signal, ``abort_event``) cancels it within ``ABORT_POLL`` seconds,
+        even while the Space sends nothing (a queue, a ZeroGPU wait)."""
+        from .render import ticking
+        from .results import Done
+
+        events = ticking(self.session.astream(item.model, item.prompt, **params), ABORT_POLL)
+        try:
+            async for ev in events:
+                if self.abort.is_set():
+                    raise _Aborted()
+                if isinstance(ev, Done):
+                    return ev.result
+                if ev is not None:
+                    self.emit(item, ev)
+        finally:
+            await events.aclose()  # cancels the job if we leave early
+        raise RuntimeError("the event stream ended without a result")
+
     def generate(self, item: BatchItem) -> tuple[list[str], list[Any]]:
         from .models import get_model
-        from .results import Done, ImageList, ImageResult
+        from .results import ImageList, ImageResult
 
         spec = get_model(item.model)
         if spec.kind != "text-to-image":
@@ -494,18 +561,7 @@ class _Runner:
         params = dict(item.params, max_wait=self.call_max_wait)
         if self.timeout is not None:
             params["timeout"] = self.timeout
-        result: Any = None
-        events = self.session.stream(item.model, item.prompt, **params)
-        try:
-            for ev in events:
-                if self.abort.is_set():
-                    raise _Aborted()
-                if isinstance(ev, Done):
-                    result = ev.result
-                    break
-                self.emit(item, ev)
-        finally:
-            events.close()  # cancels the job if we leave early
+        result = asyncio.run(self.call(item, params))
         images = list(result) if isinstance(result, ImageList) else [result]
         if not images or not all(isinstance(im, ImageResult) for im in images):
             raise InvalidInputError("model", f"{item.model} returned no image")
@@ -547,9 +603,9 @@ def run_batch(
     """Run a batch (see the module docstring) and return its :class:`BatchSummary`.
 
     ``session``: the :class:`~janusflux.Session` to use (default: a new one from the environment, closed at the end).
-    ``concurrency``: calls in flight per Space. ``on_event(item, event)`` receives the calls' progress events and
+    ``concurrency``: calls in flight per model group (a model's first Space and its mirrors). ``on_event(item, event)`` receives the calls' progress events and
     the batch's own (:class:`ItemStart`, :class:`ItemDone`, :class:`ItemFailed`, :class:`ItemSkipped`,
-    :class:`BatchPaused`, :class:`BatchStart`), from worker threads. ``stop_event``: set it to stop taking new items
+    :class:`BatchPaused`, :class:`BatchStart`, :class:`BatchStopping`), from worker threads. ``stop_event``: set it to stop taking new items
     (in-flight ones finish); ``abort_event``: set it to cancel the ones in flight too. ``max_wait``: the longest
     quota pause accepted. ``timeout``: per call. ``call_max_wait``: the wait budget each call gets inside the
     session (small, so that quota walls come back to the batch, which pauses as a whole). ``handle_signals``: in
@@ -608,15 +664,21 @@ def run_batch(
                     pass
         for t in threads:
             t.start()
+        told = (False, False)
         while any(t.is_alive() for t in threads):
             try:
                 for t in threads:
                     t.join(0.1)
             except KeyboardInterrupt:  # no handler installed: the same two-step stop
                 (abort if stop.is_set() else stop).set()
+            state = (stop.is_set() or abort.is_set(), abort.is_set())
+            if state != told and runner.stopped_by is None:  # acknowledged at once, not when the items end
+                told = state
+                runner.emit(None, BatchStopping(abort=state[1], in_flight=runner.in_flight))
         if runner.crash is not None:
             raise runner.crash
     finally:
+        _write_metadata(out, items, man.path)
         for sig, handler in restore:
             signal.signal(sig, handler)
         man.close()
@@ -631,6 +693,64 @@ def run_batch(
     summary.paused = runner.paused
     summary.elapsed = time.monotonic() - t0
     return summary
+
+
+def _steps_and_guidance(item: BatchItem) -> tuple[Any, Any]:
+    from .models import get_model
+
+    try:
+        spec = get_model(item.model)
+    except InvalidInputError:
+        return item.params.get("steps"), item.params.get("guidance")
+    return tuple(item.params.get(k, spec.defaults.get(k) if k in spec.accepts else None)  # type: ignore[return-value]
+                 for k in ("steps", "guidance"))
+
+
+def metadata_rows(out_dir: str | os.PathLike[str], items: list[BatchItem],
+                  journal: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """One flat row per item in its final state: ``file_name`` (None unless done), ``id``, ``prompt``, ``model``,
+    ``space``, ``seed``, ``width``, ``height``, ``steps``, ``guidance``, ``aspect_ratio``, ``status`` (done, failed,
+    pending), ``error``, ``elapsed``, ``line``, ``files`` (only when an item made several images), then the input's
+    extra columns as they came (``input_<name>`` where a name is taken)."""
+    out = Path(out_dir)
+    last = {rec["id"]: rec for rec in read_manifest(journal)}
+    rows = []
+    for item in items:
+        rec = last.get(item.id, {})
+        status, error = rec.get("status", "pending"), rec.get("error")
+        files = rec.get("files") or [rec.get("file")]
+        if status == "done" and not all(f and (out / f).is_file() for f in files):
+            status, error = "pending", "the image file is missing: run the batch again"
+        done = status == "done"
+        steps, guidance = _steps_and_guidance(item)
+        row: dict[str, Any] = {
+            "file_name": files[0] if done else None, "id": item.id, "prompt": item.prompt, "model": item.model,
+            "space": rec.get("space_id") if done else None, "seed": rec.get("seed", item.params.get("seed")),
+            "width": rec.get("width", item.params.get("width")), "height": rec.get("height", item.params.get("height")),
+            "steps": steps, "guidance": guidance, "aspect_ratio": item.params.get("aspect_ratio"),
+            "status": status, "error": error, "elapsed": rec.get("elapsed"), "line": item.line,
+            "files": files if done else [],
+        }
+        for k, v in item.extra.items():
+            row[k if k not in row else f"input_{k}"] = v
+        rows.append(row)
+    if all(len(r["files"]) <= 1 for r in rows):
+        for r in rows:
+            del r["files"]
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k) for k in names} for r in rows]
+
+
+def _write_metadata(out_dir: Path, items: list[BatchItem], journal: Path) -> None:
+    """``metadata.jsonl``: the folder is a Hugging Face ``imagefolder`` (written whole, atomically, at the end)."""
+    from .results import atomic_write
+
+    rows = metadata_rows(out_dir, items, journal)
+    text = "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in rows)
+    try:
+        atomic_write(out_dir / METADATA, text.encode("utf-8"))
+    except OSError as e:  # the journal is the record; a full disk must not hide the batch's own outcome
+        log.warning("could not write %s: %s", out_dir / METADATA, e)
 
 
 def _group(item: BatchItem) -> str:

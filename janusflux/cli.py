@@ -1,11 +1,16 @@
 """The ``janusflux`` command line.
 
     janusflux generate flux "a lighthouse at dawn" --local -o lighthouse.png
+    janusflux chat janus "What is in this picture?" --image lighthouse.png
     janusflux chat --image lighthouse.png -m "What is in this picture?"
     janusflux batch prompts.txt --out images/ --model flux-schnell --concurrency 2
     janusflux models [--json]
     janusflux doctor [--local] [--json]
     janusflux serve all --port 7860
+
+One grammar: ``janusflux generate [MODEL] PROMPT`` and ``janusflux chat [MODEL] [QUESTION]``; the model may be
+omitted (flux for images, janus-pro-7b for chat) or given as ``--model``. Every input (alias, kind of model,
+aspect ratio, sizes, ranges, image files) is checked before the twins start or any request goes out.
 
 ``--local`` (or ``JANUSFLUX_LOCAL=1``) runs the command against the bundled twins started in this process (no
 network, no token needed). Progress goes to stderr (``--quiet`` silences it); results go to stdout, as JSON with
@@ -70,8 +75,12 @@ def _report(error: BaseException) -> int:
     return exit_code(error)
 
 
-class _Usage(Exception):
-    """A wrong command line found after parsing (exit 2)."""
+def _plain(text: str) -> str:
+    """RST literals (````x````) as plain text, for ``--help``."""
+    return text.replace("``", "")
+
+
+DEFAULT_IMAGE_MODEL, DEFAULT_CHAT_MODEL = "flux", "janus-pro-7b"
 
 
 # -- the parser --------------------------------------------------------------------------------------------------------
@@ -101,7 +110,7 @@ def _image_options(p: argparse.ArgumentParser, defaults: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="janusflux", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="janusflux", description="\n\n".join(_plain(__doc__ or "").split("\n\n")[:3]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Exit codes: 0 ok, 1 error, 2 invalid input, 3 quota, "
                                             "4 Space unavailable/busy, 5 timeout, 130 interrupted.")
@@ -112,23 +121,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     common = _common()
 
-    g = sub.add_parser("generate", parents=[common], help="generate images from a prompt")
-    g.add_argument("model", help="model alias: flux, flux-dev, flux-schnell, janus-pro-7b-image ...")
-    g.add_argument("prompt")
+    g = sub.add_parser("generate", parents=[common], help="generate images from a prompt",
+                       usage="janusflux generate [MODEL] PROMPT [options]")
+    g.add_argument("words", nargs="+", metavar="[MODEL] PROMPT",
+                   help=f"model alias (default {DEFAULT_IMAGE_MODEL}: flux, flux-dev, flux-schnell, "
+                        "janus-pro-7b-image ...) and the prompt")
+    g.add_argument("--model", default=None, help=f"model alias, instead of MODEL (default {DEFAULT_IMAGE_MODEL})")
     _image_options(g)
     g.add_argument("-o", "--output", default=None, metavar="PATH",
                    help="file to write (.png keeps prompt/seed/model/Space as PNG text); default <model>-<seed>.png")
     g.add_argument("-n", "--count", type=int, default=1, metavar="N", help="how many images (seeds seed, seed+1...)")
     _call_options(g)
 
-    c = sub.add_parser("chat", parents=[common], help="ask Janus-Pro about an image (vision chat)")
-    c.add_argument("question", nargs="?", default=None, help="the question (a last user message)")
+    c = sub.add_parser("chat", parents=[common], help="ask Janus-Pro about an image (vision chat)",
+                       usage="janusflux chat [MODEL] [QUESTION] [--image PATH] [-m TEXT ...] [options]")
+    c.add_argument("words", nargs="*", metavar="[MODEL] [QUESTION]",
+                   help=f"vision chat model (default {DEFAULT_CHAT_MODEL}) and the question (a last user message)")
     c.add_argument("--image", "-i", default=None, metavar="PATH", help="image file or URL to ask about")
     c.add_argument("-m", "--message", action="append", default=[], metavar="TEXT",
                    help='a turn; repeat for several; prefix "assistant:" or "system:" to set the role (default user)')
     c.add_argument("--messages-file", default=None, metavar="FILE.json",
                    help='a JSON list of {"role", "content"} messages (before the -m turns)')
-    c.add_argument("--model", default="janus-pro-7b", help="vision chat model (default janus-pro-7b)")
+    c.add_argument("--model", default=None, help=f"vision chat model, instead of MODEL (default {DEFAULT_CHAT_MODEL})")
     c.add_argument("--seed", type=int, default=None)
     c.add_argument("--temperature", type=float, default=None)
     c.add_argument("--top-p", type=float, default=None)
@@ -136,10 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("batch", parents=[common], help="run a file of prompts; resumable")
     b.add_argument("input", metavar="INPUT", help=".txt (a prompt a line), .jsonl or .csv (per-item parameters)")
-    b.add_argument("--out", required=True, metavar="DIR", help="folder for the images and manifest.jsonl")
+    b.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for the images, metadata.jsonl (a Hugging Face imagefolder) and manifest.jsonl")
     b.add_argument("--model", default="flux", help="default model for items that name none (default flux)")
-    b.add_argument("--concurrency", type=int, default=2, help="calls in flight per Space (default 2)")
-    b.add_argument("--manifest", default=None, metavar="PATH", help="manifest file (default DIR/manifest.jsonl)")
+    b.add_argument("--concurrency", type=int, default=2,
+                   help="calls in flight per model's Space group (its first Space and mirrors; default 2)")
+    b.add_argument("--manifest", default=None, metavar="PATH",
+                   help="the crash-safe journal used to resume (default DIR/manifest.jsonl)")
     b.add_argument("--batch-max-wait", type=float, default=3600.0, metavar="S",
                    help="longest quota pause the batch accepts before stopping (default 3600)")
     _image_options(b)
@@ -179,72 +196,95 @@ def _session(args: argparse.Namespace, **kwargs: Any) -> Iterator[Any]:
             yield s
 
 
-class _Bar:
-    """A tqdm bar fed by a call's events: queue rank and ETA, steps, waits, fallbacks."""
+# -- checks before anything starts ------------------------------------------------------------------------------
+def _is_alias(word: str) -> bool:
+    from .models import list_models
 
-    def __init__(self, desc: str, enabled: bool, total: int | None = None, position: int | None = None) -> None:
-        self.bar = None
-        self.desc = desc
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False, position=position,
-                            dynamic_ncols=True)
-
-    def __call__(self, ev: Any) -> None:
-        bar = self.bar
-        if bar is None:
-            return
-        kind = getattr(ev, "type", "")
-        if kind == "queued":
-            eta = f", eta {ev.eta:.0f}s" if ev.eta is not None else ""
-            size = f"/{ev.queue_size}" if ev.queue_size is not None else ""
-            bar.set_description(f"{self.desc} queued #{ev.rank}{size}{eta}")
-        elif kind == "started":
-            bar.set_description(f"{self.desc} running")
-        elif kind in ("progress", "preview") and ev.step is not None:
-            total = getattr(ev, "total", None)
-            if total and bar.total != total:
-                bar.total = total
-            bar.n = min(ev.step, bar.total) if bar.total else ev.step
-            bar.refresh()
-        elif kind == "waking":
-            bar.set_description(f"{self.desc} waking ({ev.stage})")
-        elif kind == "waiting":
-            bar.set_description(f"{self.desc} waiting {ev.seconds:.0f}s ({ev.reason})")
-        elif kind == "fallback":
-            bar.set_postfix_str(f"-> {ev.to_space} ({ev.reason})")
-        elif kind == "retry":
-            bar.set_postfix_str(f"retry {ev.attempt}")
-        elif kind == "log":
-            bar.set_postfix_str(_one_line(ev.message)[:60])
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    return word.strip().lower() in list_models()
 
 
-def _steps(model: str, params: dict[str, Any]) -> int | None:
-    """The number of steps a call will report, for the bar's total (None when the model has no steps)."""
+def _model_and_text(words: list[str], option: str | None, default: str, what: str) -> tuple[str, str | None]:
+    """``[MODEL] TEXT`` from the positional words and ``--model``."""
+    from .errors import InvalidInputError
+
+    if len(words) > 2:
+        raise InvalidInputError(what, f"expected [MODEL] {what.upper()}, got {len(words)} words: quote the {what}")
+    if len(words) == 2:
+        if option is not None:
+            raise InvalidInputError("model", f"given twice: {words[0]!r} and --model {option!r}")
+        return words[0], words[1]
+    if len(words) == 1 and option is None and _is_alias(words[0]):
+        return words[0], None
+    return option or default, words[0] if words else None
+
+
+def _alias_for(spec: Any, image: bool) -> str | None:
+    """A registered alias on the same Space that makes images (``image``) or answers questions (not ``image``)."""
+    from .models import list_models
+
+    found = [a for a, s in list_models().items()
+             if (s.kind == "text-to-image") == image and set(s.spaces) & set(spec.spaces)]
+    return max(found, key=len) if found else None
+
+
+def _spec_of_kind(model: str, image: bool) -> Any:
+    """The model's spec, refused at once when it is of the wrong kind (images vs chat)."""
+    from .errors import InvalidInputError
     from .models import get_model
 
-    if params.get("steps") is not None:
-        return int(params["steps"])
     spec = get_model(model)
-    return int(spec.defaults["steps"]) if "steps" in spec.defaults and "steps" in spec.accepts else None
+    if (spec.kind == "text-to-image") == image:
+        return spec
+    other = _alias_for(spec, image)
+    if image:
+        hint = f"for images use `janusflux generate {other} PROMPT`" if other else "pick an image model"
+        raise InvalidInputError("model", f"{model} is a {spec.kind} model and does not make images; {hint} "
+                                         f"(to ask about an image: `janusflux chat {model} QUESTION --image PATH`)")
+    hint = f"to ask about an image use `janusflux chat {other} QUESTION --image PATH`" if other else \
+        "pick a chat model"
+    raise InvalidInputError("model", f"{model} makes images and does not answer questions; {hint} "
+                                     f"(for images: `janusflux generate {model} PROMPT`)")
 
 
-def _run(session: Any, model: str, prompt: str | None, params: dict[str, Any], bar: _Bar) -> Any:
-    from .results import Done
+def _check_generate(spec: Any, prompt: str, params: dict[str, Any]) -> None:
+    """The adapter's own checks (sizes, aspect ratio, ranges), run once here before the twins start or any request."""
+    from .spaces import get_adapter
 
-    try:
-        for ev in session.stream(model, prompt, **params):
-            if isinstance(ev, Done):
-                return ev.result
-            bar(ev)
-    finally:
-        bar.close()
-    raise RuntimeError("the event stream ended without a result")
+    adapter = get_adapter(spec.family)
+    unified = {**params, "prompt": prompt}
+    if getattr(adapter, "bind", None) is not None:  # mapped from the Space's API info at call time: checks only
+        adapter.check(unified)
+    else:
+        adapter.prepare(spec, unified)
+
+
+def _check_chat(spec: Any, params: dict[str, Any]) -> None:
+    """Ranges and the image file, checked before the twins start or any request."""
+    import re
+    import tempfile
+
+    from .inputs import load_image
+    from .spaces._base import numeric
+
+    for name in ("seed", "temperature", "top_p"):
+        if params.get(name) is not None:
+            numeric(spec, params, name)
+    image = params.get("image")
+    if isinstance(image, str) and not re.match(r"^https?://", image):
+        with tempfile.TemporaryDirectory(prefix="janusflux-check-") as tmp:
+            load_image(image, tmp)  # a local path: checked in place, nothing written
+
+
+def _view(desc: str, enabled: bool, total_steps: int | None = None) -> Any:
+    from .render import ProgressView
+
+    return ProgressView(desc, total_steps=total_steps, enabled=enabled)
+
+
+def _run(session: Any, model: str, prompt: str | None, params: dict[str, Any], view: Any) -> Any:
+    from .render import track
+
+    return track(session.stream(model, prompt, **params), view=view)
 
 
 def _emit_json(obj: Any) -> None:
@@ -270,24 +310,32 @@ def _output_paths(output: str | None, model: str, seed: int | None, i: int, coun
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from .errors import InvalidInputError
+    from .render import steps_of
     from .results import ImageList, ImageResult
 
+    model, prompt = _model_and_text(args.words, args.model, DEFAULT_IMAGE_MODEL, "prompt")
+    if prompt is None:
+        raise InvalidInputError("prompt", f"missing: janusflux generate {model} PROMPT")
     if args.count < 1:
         raise InvalidInputError("count", f"expected an int >= 1, got {args.count}")
+    spec = _spec_of_kind(model, image=True)
     params = {k: v for k, v in {"aspect_ratio": args.aspect_ratio, "width": args.width, "height": args.height,
-                                "steps": args.steps, "guidance": args.guidance}.items() if v is not None}
+                                "steps": args.steps, "guidance": args.guidance, "seed": args.seed}.items()
+              if v is not None}
+    _check_generate(spec, prompt, params)
+    params.pop("seed", None)
     show = not (args.quiet or args.json)
     out: list[dict[str, Any]] = []
     with _session(args) as session:
         for i in range(args.count):
             seed = None if args.seed is None else args.seed + i
-            desc = args.model if args.count == 1 else f"{args.model} {i + 1}/{args.count}"
+            desc = model if args.count == 1 else f"{model} {i + 1}/{args.count}"
             call = {**params, "seed": seed} if seed is not None else params
-            result = _run(session, args.model, args.prompt, call, _Bar(desc, show, _steps(args.model, call)))
+            result = _run(session, model, prompt, call, _view(desc, show, steps_of(spec, call)))
             images = list(result) if isinstance(result, ImageList) else [result]
             if not all(isinstance(im, ImageResult) for im in images):
-                raise InvalidInputError("model", f"{args.model} does not make images; use `janusflux chat`")
-            paths = _output_paths(args.output, args.model, images[0].seed, i, args.count, len(images))
+                raise InvalidInputError("model", f"{model} does not make images; use `janusflux chat`")
+            paths = _output_paths(args.output, model, images[0].seed, i, args.count, len(images))
             for image, path in zip(images, paths):
                 saved = image.save(path)
                 out.append({"file": str(saved), "seed": image.seed, "model": image.model, "space_id": image.space_id,
@@ -295,8 +343,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
                             "timings": image.timings})
                 if not args.json:
                     print(saved, flush=True)
+                    if not args.quiet:
+                        print(f"{saved}: seed {image.seed} on {image.space_id}", file=sys.stderr, flush=True)
     if args.json:
-        _emit_json({"model": args.model, "images": out})
+        _emit_json({"model": model, "images": out})
     return EXIT_OK
 
 
@@ -338,6 +388,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from .errors import InvalidInputError
     from .results import TextResult
 
+    model, args.question = _model_and_text(args.words, args.model, DEFAULT_CHAT_MODEL, "question")
+    spec = _spec_of_kind(model, image=False)
     messages = _chat_messages(args)
     params: dict[str, Any] = {"messages": messages}
     for k in ("seed", "temperature", "top_p"):
@@ -345,15 +397,23 @@ def cmd_chat(args: argparse.Namespace) -> int:
             params[k] = getattr(args, k)
     if args.image is not None:
         params["image"] = args.image
+    _check_chat(spec, params)
     with _session(args) as session:
-        answer = _run(session, args.model, None, params, _Bar(args.model, not (args.quiet or args.json)))
+        answer = _run(session, model, None, params, _view(model, not (args.quiet or args.json)))
     if not isinstance(answer, TextResult):
-        raise InvalidInputError("model", f"{args.model} is not a chat model; use `janusflux generate`")
+        raise InvalidInputError("model", f"{model} is not a chat model; use `janusflux generate`")
     if args.json:
         _emit_json(answer.to_dict())
     else:
         print(str(answer), flush=True)
     return EXIT_OK
+
+
+def _item_steps(item: Any) -> int | None:
+    from .models import get_model
+    from .render import steps_of
+
+    return steps_of(get_model(item.model), item.params)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -368,33 +428,41 @@ def cmd_batch(args: argparse.Namespace) -> int:
     bars: dict[str, Any] = {}
     overall: Any = None
 
+    def say(text: str) -> None:  # above the bars when there are some
+        if overall is not None:
+            overall.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
     def on_event(item: Any, ev: Any) -> None:
         nonlocal overall
-        if not show:
-            return
         kind = getattr(ev, "type", "")
         with lock:
+            if kind == "batch-stopping":  # acknowledged at once, even with --quiet
+                say("cancelling the items in flight" if ev.abort else
+                    f"stopping: no new items; waiting for the {ev.in_flight} in flight (Ctrl-C again to cancel them)")
+                return
+            if not show:
+                return
             if kind == "batch-start":
                 from tqdm.auto import tqdm
 
                 overall = tqdm(total=ev.total, desc="batch", unit="item", file=sys.stderr, dynamic_ncols=True,
-                               initial=0)
+                               initial=ev.total - ev.to_run)  # a resumed run starts at what is already done
                 return
             if overall is None:
                 return
-            if kind in ("item-done", "item-failed", "item-skipped"):
+            if kind in ("item-done", "item-failed"):
                 overall.update(1)
                 bar = bars.pop(item.id, None) if item is not None else None
                 if bar is not None:
                     bar.close()
-                if kind == "item-failed":
-                    overall.write(f"failed {item.id}: {_one_line(ev.error)}", file=sys.stderr)
                 return
             if kind == "batch-paused":
                 overall.set_postfix_str(f"paused {ev.seconds:.0f}s: {ev.reason}")
                 return
             if kind == "item-start":
-                bars[item.id] = _Bar(item.id, True, _steps(item.model, dict(item.params)))
+                bars[item.id] = _view(item.id, True, _item_steps(item))
                 return
             if item is not None and item.id in bars:
                 bars[item.id](ev)
@@ -408,6 +476,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
             bar.close()
         if overall is not None:
             overall.close()
+            overall = None
+    if not args.json:
+        for f in summary.failures:  # the reasons, after the bars, even with --quiet
+            print(f"failed {f['id']} (line {f['line']}): {_one_line(f['error'])}", file=sys.stderr)
     if args.json:
         _emit_json(summary.to_dict())
     else:

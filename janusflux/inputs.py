@@ -7,11 +7,13 @@ import io
 import math
 import numbers
 import os
+import contextlib
+import contextvars
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import InvalidInputError
 from .models import SEED_MAX, ModelSpec, Range
@@ -190,9 +192,24 @@ def resolve_size(spec: ModelSpec, width: object, height: object, aspect_ratio: o
     return _fit(math.sqrt(area * ratio), wr), _fit(math.sqrt(area / ratio), hr)
 
 
+_SEED_SOURCE: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar("janusflux_seed_source",
+                                                                                  default=None)
+
+
+@contextlib.contextmanager
+def seed_source(rng: random.Random) -> Iterator[random.Random]:
+    """Draw the seeds of calls made without ``seed=`` from ``rng`` inside the block (the pytest plugin uses a source
+    named after the test, so a cassette recorded without ``seed=`` replays the same requests)."""
+    token = _SEED_SOURCE.set(rng)
+    try:
+        yield rng
+    finally:
+        _SEED_SOURCE.reset(token)
+
+
 def check_seed(seed: object, rng: random.Random | None = None) -> int:
     if seed is None:
-        return (rng or random.SystemRandom()).randint(0, SEED_MAX)
+        return (rng or _SEED_SOURCE.get() or random.SystemRandom()).randint(0, SEED_MAX)
     if not _is_int(seed):
         raise InvalidInputError("seed", f"expected an int in 0..{SEED_MAX}, got {seed!r}")
     if not 0 <= int(seed) <= SEED_MAX:  # type: ignore[arg-type]

@@ -178,7 +178,8 @@ class ImageResult:
     def __repr__(self) -> str:
         where = self.url or self._path
         return (f"ImageResult(model={self.model!r}, space_id={self.space_id!r}, seed={self.seed!r}, "
-                f"size={self.width}x{self.height}, prompt={_short(self.prompt)!r}, source={where!r})")
+                f"size={self.width}x{self.height}, prompt={_short(self.prompt)!r}, timings={self.timings!r}, "
+                f"source={where!r})")
 
 
 class ImageList(list):  # type: ignore[type-arg]
@@ -222,6 +223,10 @@ class TextResult(str):
     @property
     def text(self) -> str:
         return str(self)
+
+    def __repr__(self) -> str:
+        return (f"TextResult({_short(str(self), 60)!r}, model={self.model!r}, space_id={self.space_id!r}, "
+                f"seed={self.seed!r}, timings={self.timings!r})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "text", "text": str(self), "model": self.model, "space_id": self.space_id,
@@ -328,7 +333,12 @@ class Fallback(Event):
 
 @dataclass
 class Done(Event):
-    """The last event of a stream: the result."""
+    """The last event of a stream: the result. ``space_id`` is the Space that made it (taken from the result)."""
 
     result: Any = None
     type: Literal["done"] = field(default="done", init=False)
+
+    def __post_init__(self) -> None:
+        if self.space_id is None:
+            first = self.result[0] if isinstance(self.result, list) and self.result else self.result
+            self.space_id = getattr(first, "space_id", None)

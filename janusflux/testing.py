@@ -1,9 +1,12 @@
 """Test kit for code that calls janusflux: record Space traffic once as VCR cassettes, replay it offline after.
 
-Loaded by pytest as a plugin (entry point ``janusflux``), before any conftest. It sets ``HF_HUB_DISABLE_TELEMETRY=1``
-and ``GRADIO_ANALYTICS_ENABLED=False`` at import, before anything imports huggingface_hub or gradio_client, and
-imports nothing heavy: vcrpy, gradio and the SDK are imported by the fixtures that need them (without vcrpy the
-fixtures skip, without gradio recording against the twins skips).
+Loaded by pytest as a plugin (entry point ``janusflux``, registered by the base package: setuptools has no per-extra
+entry points). Loading it does nothing to the process: it sets no environment variable, patches nothing and imports
+nothing heavy; it only adds the ``--janusflux-*`` options, the ``janusflux_cassette`` marker and the fixtures below.
+What the fixtures need comes with ``janusflux[test]`` (vcrpy) and ``janusflux[twins]`` (gradio): vcrpy, gradio and
+the SDK are imported by the fixtures that use them (without vcrpy the fixtures skip, without gradio recording
+against the twins skips). So a project that has janusflux installed but never requests a ``janusflux_*`` fixture
+runs exactly as without it.
 
 Fixtures:
     janusflux_cassette   record once, replay after. Replay (the cassette exists): vcrpy with record_mode "none",
@@ -30,7 +33,7 @@ Options: ``--janusflux-record`` (re-record every cassette used), ``--janusflux-r
 The project's own cassettes (``cassettes/`` at the top of the repository, one per scenario of ``tests/replay``) are
 recorded from scratch from the local twins with one command::
 
-    HF_HUB_DISABLE_TELEMETRY=1 pytest tests/replay --janusflux-record      # or: python -m janusflux.testing record
+    pytest tests/replay --janusflux-record      # or: python -m janusflux.testing record
 
 and replayed, twins stopped and network blocked, by ``pytest tests/replay``. Against the real Spaces on
 huggingface.co (needs ``HF_TOKEN`` and the network, so it cannot run on the offline development machines; scenarios
@@ -47,6 +50,13 @@ What the VCR configuration (:func:`janusflux_vcr_config`) does to what it record
     * multipart boundaries (random in httpx) and janusflux's temporary input names (``janusflux-in-*.png``) are fixed;
     * token headers and cookies are dropped (:data:`SECRET_HEADERS`, ``set-cookie`` in responses), JWTs in
       response bodies (the Hub's ``/jwt`` answer) become :data:`FAKE_JWT`;
+    * secrets are scrubbed from every URI, header value and body, requests and responses (:class:`Scrubber`): the
+      session's token, ZeroGPU token and ip token and ``HF_TOKEN`` (the values the fixture knows), every cookie value a
+      response set (8 characters or more), anything shaped like an HF token (``hf_`` + 20 or more letters and digits)
+      or a ``Bearer`` credential; they become :data:`SCRUBBED`;
+    * before a cassette is written, it is scanned for all of the above (and JWTs); if one is still there the cassette
+      is NOT written and :class:`CassetteSecretError` names what was found, redacted (with :func:`janusflux_vcr`;
+      :func:`janusflux_vcr_config` alone, e.g. for pytest-recording, scrubs but cannot refuse);
     * heartbeat streams (``/heartbeat/``) are never recorded, and recorded ``/config`` answers say
       ``connect_heartbeat: false`` so a replayed client does not open one;
     * requests match on method, scheme, host, port, path, query and body.
@@ -55,21 +65,34 @@ Seeds drawn by the SDK are random and go into the request body: code under a cas
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+import re
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-
-import contextlib  # noqa: E402
-import copy  # noqa: E402
-import re  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any, Iterator  # noqa: E402
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit  # noqa: E402
+from .vcrkit import (
+    FAKE_JWT,
+    INPUT_NAME,
+    JWT_EXPIRATION,
+    MATCH_ON,
+    MULTIPART_BOUNDARY,
+    NOISE_HEADERS,
+    SCRUBBED,
+    SECRET_HEADERS,
+    SESSION_HASH,
+    CassetteSecretError,
+    Scrubber,
+    janusflux_vcr,
+    janusflux_vcr_config,
+    normalize_request,
+    scrub_response,
+)
 
 try:
     import pytest
@@ -77,19 +100,24 @@ except ImportError:  # the VCR helpers work without pytest; the fixtures need it
     pytest = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    import vcr
-
     from .session import Session
     from .twins import TwinFleet
 
 __all__ = [
+    "CassetteSecretError",
     "DEFAULT_PORT",
     "FAKE_JWT",
+    "INPUT_NAME",
     "JWT_EXPIRATION",
     "JanusfluxCassette",
+    "MATCH_ON",
+    "MULTIPART_BOUNDARY",
+    "NOISE_HEADERS",
     "NetworkBlocked",
     "SECRET_HEADERS",
+    "SCRUBBED",
     "SESSION_HASH",
+    "Scrubber",
     "TWIN_TOKEN",
     "block_network",
     "hub_url",
@@ -102,106 +130,9 @@ __all__ = [
 DEFAULT_PORT = 47860
 HOST = "127.0.0.1"
 REAL_ENDPOINT = "https://huggingface.co"
-SESSION_HASH = "janusflux-session-hash"
-JWT_EXPIRATION = "2000-01-01T00:00:00.000Z"
-FAKE_JWT = "janusflux-scrubbed-zerogpu-jwt"
-MULTIPART_BOUNDARY = "janusflux-multipart-boundary"
-INPUT_NAME = b"janusflux-in-input.png"
 # A fake token: the Hub twin treats any hf_ token as a free user. It is never recorded (headers are filtered), and it
 # has the shape of a real token so that the cassette secret scan would catch it if it ever leaked.
 TWIN_TOKEN = "hf_JanusfluxTwinsRecordingToken0000"
-SECRET_HEADERS = ("authorization", "x-hf-authorization", "x-zerogpu-token", "x-zerogpu-uuid", "x-ip-token", "cookie",
-                  "set-cookie")
-NOISE_HEADERS = ("x-amzn-trace-id",)  # random per request (huggingface_hub), of no use in a cassette
-MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
-
-_JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+")
-_HASH_BODY = re.compile(rb'("session_hash"\s*:\s*)"[^"]*"')
-_HEARTBEAT = re.compile(r"(/heartbeat/)[^/?]+")
-_INPUT = re.compile(rb"janusflux-in-[A-Za-z0-9_]+\.png")
-_BOUNDARY = re.compile(r"boundary=([^;\s]+)")
-
-
-# -- the VCR configuration ---------------------------------------------------------------------------------------
-def normalize_request(request: Any) -> Any:
-    """vcrpy ``before_record_request``: drop heartbeats; make random and time-dependent parts fixed (a copy)."""
-    parts = urlsplit(request.uri)
-    if "/heartbeat/" in parts.path:
-        return None
-    request = copy.deepcopy(request)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    fixed = [(k, SESSION_HASH if k == "session_hash" else JWT_EXPIRATION if k == "expiration" else v)
-             for k, v in query]
-    path = _HEARTBEAT.sub(r"\g<1>" + SESSION_HASH, parts.path)
-    if fixed != query or path != parts.path:
-        request.uri = urlunsplit((parts.scheme, parts.netloc, path, urlencode(fixed), parts.fragment))
-    body = request.body
-    if isinstance(body, str):
-        body = body.encode()
-    if body:
-        body = _HASH_BODY.sub(rb'\1"' + SESSION_HASH.encode() + b'"', body)
-        body = _INPUT.sub(INPUT_NAME, body)
-        ctype = request.headers.get("content-type") or request.headers.get("Content-Type") or ""
-        m = _BOUNDARY.search(ctype)
-        if ctype.startswith("multipart/") and m:
-            body = body.replace(m.group(1).encode(), MULTIPART_BOUNDARY.encode())
-            for name in [h for h in request.headers if h.lower() == "content-type"]:
-                request.headers[name] = ctype.replace(m.group(1), MULTIPART_BOUNDARY)
-        request.body = body
-    return request
-
-
-def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    """vcrpy ``before_record_response``: no cookies, no JWTs, no heartbeat asked for (a copy)."""
-    response = copy.deepcopy(response)
-    headers = response.get("headers") or {}
-    for name in [h for h in headers if h.lower() in SECRET_HEADERS]:
-        del headers[name]
-    body = response.get("body", {}).get("string")
-    if isinstance(body, str):
-        body = body.encode()
-    if isinstance(body, bytes) and body:
-        body = _JWT.sub(FAKE_JWT.encode(), body)
-        body = body.replace(b'"connect_heartbeat":true', b'"connect_heartbeat":false')
-        body = body.replace(b'"connect_heartbeat": true', b'"connect_heartbeat": false')
-        response["body"]["string"] = body
-        for name in [h for h in headers if h.lower() == "content-length"]:
-            headers[name] = [str(len(body))]
-    return response
-
-
-def janusflux_vcr_config(**overrides: Any) -> dict[str, Any]:
-    """The keyword arguments of ``vcr.VCR(...)`` for janusflux traffic (also usable as pytest-recording's
-    ``vcr_config``). Replays by default (``record_mode="none"``)."""
-    config: dict[str, Any] = {
-        "record_mode": "none",
-        "match_on": MATCH_ON,
-        "filter_headers": [*SECRET_HEADERS, *NOISE_HEADERS],
-        "before_record_request": normalize_request,
-        "before_record_response": scrub_response,
-        "decode_compressed_response": True,
-        "allow_playback_repeats": False,
-        "serializer": "yaml",
-    }
-    config.update(overrides)
-    return config
-
-
-def janusflux_vcr(cassette_dir: str | os.PathLike[str] | None = None, **overrides: Any) -> "vcr.VCR":
-    """A ``vcr.VCR`` with :func:`janusflux_vcr_config` (``cassette_library_dir`` = ``cassette_dir``)."""
-    import functools
-
-    import vcr
-
-    if cassette_dir is not None:
-        overrides.setdefault("cassette_library_dir", str(cassette_dir))
-    config = janusflux_vcr_config(**overrides)
-    repeats = config.pop("allow_playback_repeats")  # a use_cassette() option, not a VCR() one
-    recorder = vcr.VCR(**config)
-    recorder.use_cassette = functools.partial(recorder.use_cassette,  # type: ignore[method-assign]
-                                              allow_playback_repeats=repeats)
-    return recorder
-
 
 # -- the network guard -------------------------------------------------------------------------------------------
 class NetworkBlocked(ConnectionRefusedError):
@@ -338,6 +269,19 @@ if pytest is not None:
                                            "(start_twins keywords), Session options; twins_only: skip with "
                                            "--janusflux-real; allow_unplayed: replay need not use every interaction")
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+        """A request missing from a replayed cassette reaches the test as a janusflux error: say it in plain words."""
+        outcome = yield
+        report = outcome.get_result()
+        unmatched = _unmatched_request(call.excinfo.value) if call.excinfo is not None else None
+        if unmatched is not None and report.failed:
+            report.sections.append(("janusflux cassette", (
+                f"this request is not in the cassette: {unmatched}\n"
+                "the code under test made a call that was not recorded (other parameters, or another number of "
+                "calls); re-record with --janusflux-record")))
+            report.longrepr = f"{report.longrepr}\n\njanusflux: a request is not in the cassette: {unmatched}"
+
     @pytest.fixture(scope="session")
     def janusflux_twins(pytestconfig: Any) -> Iterator["TwinFleet"]:
         """The local twins on the fixed port (started on first use, stopped at the end of the test session)."""
@@ -399,13 +343,17 @@ if pytest is not None:
         if recording:
             folder.mkdir(parents=True, exist_ok=True)
             path.unlink(missing_ok=True)
-        my_vcr = janusflux_vcr(folder, record_mode="all" if recording else "none")
+        secrets = [session_kw.get(k) for k in ("token", "zerogpu_token", "ip_token")] + [os.environ.get("HF_TOKEN")]
+        my_vcr = janusflux_vcr(folder, secrets=secrets, record_mode="all" if recording else "none")
         try:
             with contextlib.ExitStack() as stack:
                 stack.enter_context(guard)
                 if recording:
                     stack.enter_context(_no_heartbeat())
                 cass = stack.enter_context(my_vcr.use_cassette(path.name))
+                from .inputs import seed_source
+
+                stack.enter_context(seed_source(random.Random(name)))  # the same drawn seeds on record and replay
                 session = janusflux.configure(hf_endpoint=hub, **session_kw)
                 jc = JanusfluxCassette(path=path, recording=recording, hub_url=hub, session=session, fleet=fleet,
                                        cassette=cass, real=real)
@@ -427,6 +375,20 @@ if pytest is not None:
     def janusflux_session(janusflux_cassette: JanusfluxCassette) -> "Session":
         """The session the cassette's test runs on (also janusflux's default session meanwhile)."""
         return janusflux_cassette.session
+
+
+def _unmatched_request(error: BaseException) -> str | None:
+    """The request vcrpy refused to play (``CannotOverwriteExistingCassetteException``) somewhere in ``error``'s
+    chain, as ``METHOD URI``; None when the error has another cause."""
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if type(e).__name__ == "CannotOverwriteExistingCassetteException":
+            m = re.search(r"No match for the request \(<Request \((\w+)\) ([^>]+)>\)", str(e))
+            return f"{m.group(1)} {m.group(2)}" if m else str(e).splitlines()[0]
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _main(argv: list[str]) -> int:

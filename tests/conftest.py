@@ -1,22 +1,21 @@
 """Shared fixtures: one fleet of live twins per test session (real Gradio servers on loopback) and sessions on it.
 
-The HF flags are set here, before anything imports huggingface_hub or gradio_client (the janusflux.testing plugin
-sets them too, as it loads first)."""
+No test-only environment: HF_HUB_DISABLE_TELEMETRY / GRADIO_ANALYTICS_ENABLED are not set here (nor by the plugin or
+.ci/run), so the suite runs the SDK the way a user's process does. The one change: a developer's HF_TOKEN is removed,
+because every test passes its token explicitly (a real token must never reach the twins, and "no token" tests must
+mean no token)."""
 
 from __future__ import annotations
 
 import os
+import secrets
+from typing import Iterator
 
-os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+import pytest
+
+import janusflux
+
 os.environ.pop("HF_TOKEN", None)  # tests pass tokens explicitly
-
-import secrets  # noqa: E402
-from typing import Iterator  # noqa: E402
-
-import pytest  # noqa: E402
-
-import janusflux  # noqa: E402
 
 
 @pytest.fixture(scope="session")

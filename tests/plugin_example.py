@@ -13,5 +13,5 @@ from PIL import Image
 from thumbnails import thumbnail
 
 
-def test_thumbnail(janusflux_cassette):  # the janusflux pytest plugin is installed with janusflux[test]
+def test_thumbnail(janusflux_cassette):  # the fixture of janusflux's pytest plugin (needs janusflux[test])
     assert Image.open(io.BytesIO(thumbnail("a red fox"))).size == (256, 256)

@@ -75,7 +75,7 @@ def test_inputs_from_txt_jsonl_csv(tmp_path):
     assert (j[0].model, dict(j[0].params), j[0].error) == ("flux-schnell", {"seed": 3}, None)
     assert (j[1].prompt, j[1].model) == ("a whale", "flux")
     assert "not JSON" in j[2].error and "InvalidInputError" in j[2].error
-    assert "colour" in j[3].error
+    assert j[3].error is None and dict(j[3].extra) == {"colour": "red"}  # an extra column is kept, not fatal
 
     c = load_items(csv)
     assert c[0].id == "fox" and c[0].file == "fox.png"
@@ -317,3 +317,153 @@ def test_cli_batch_stopped_by_quota_exits_3(quota_fleet, token, tmp_path, monkey
     summary = json.loads(capsys.readouterr().out)
     assert (summary["done"], summary["failed"], summary["pending"]) == (2, 1, 1)
     assert summary["stopped_by"].startswith("QuotaExceededError: You have exceeded your free ZeroGPU quota")
+
+
+# -- the output folder is a dataset ---------------------------------------------------------------------------------
+FLAT = ["file_name", "id", "prompt", "model", "space", "seed", "width", "height", "steps", "guidance", "aspect_ratio",
+        "status", "error"]
+
+
+@pytest.mark.live
+def test_output_is_an_imagefolder_with_flat_metadata(session, tmp_path):
+    """metadata.jsonl: one flat row per item in its final state (a retried item once), extra columns kept; pandas
+    and `datasets.load_dataset("imagefolder")` (offline, in a subprocess) both read it as a clean table."""
+    pandas = pytest.importorskip("pandas")
+    src = tmp_path / "p.csv"
+    src.write_text("prompt,seed,id,notes,model,width\na cat,1,cat,first try,,\na dog,2,dog,,,\n"
+                   "a frog,3,frog,wrong alias,fluxx,\na lake,4,lake,too wide,,5000\n", encoding="utf-8")
+    out = tmp_path / "out"
+    first = run_batch(src, out, session=session, model="flux-schnell", width=256, height=256, steps=2)
+    assert (first.done, first.failed) == (2, 2)
+    (out / "dog.png").unlink()  # retried by the next run: two journal lines, one metadata row
+    again = run_batch(src, out, session=session, model="flux-schnell", width=256, height=256, steps=2)
+    assert (again.done, again.skipped, again.failed) == (1, 1, 2)
+    assert sum(r["id"] == "dog" for r in read_manifest(out / "manifest.jsonl")) == 2
+
+    df = pandas.read_json(out / "metadata.jsonl", lines=True)
+    assert list(df.columns[: len(FLAT)]) == FLAT and "notes" in df.columns
+    assert len(df) == 4 and sorted(df["id"]) == ["cat", "dog", "frog", "lake"]
+    rows = {r["id"]: r for r in df.to_dict("records")}
+    assert all(not isinstance(v, (dict, list)) for r in rows.values() for v in r.values())  # flat
+    cat = rows["cat"]
+    assert (cat["file_name"], cat["status"], cat["seed"], cat["width"], cat["height"], cat["steps"]) == \
+        ("cat.png", "done", 1, 256, 256, 2)
+    assert cat["space"] == "black-forest-labs/FLUX.1-schnell" and cat["model"] == "flux-schnell"
+    assert cat["notes"] == "first try" and rows["dog"]["status"] == "done"
+    frog = rows["frog"]
+    assert frog["status"] == "failed" and "UnknownModelError" in frog["error"] and "fluxx" in frog["error"]
+    assert pandas.isna(frog["file_name"]) and frog["notes"] == "wrong alias"
+    assert rows["lake"]["status"] == "failed" and "width: 5000 is outside" in rows["lake"]["error"]
+
+    script = ("import datasets, json, sys\n"
+              "ds = datasets.load_dataset('imagefolder', data_dir=sys.argv[1], split='train')\n"
+              "rows = [{k: v for k, v in r.items() if k != 'image'} | {'size': r['image'].size if r['image'] else None}"
+              " for r in ds]\n"
+              "print(json.dumps({'columns': ds.column_names, 'rows': rows}))\n")
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets")}
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout.splitlines()[-1])
+    assert data["columns"][0] == "image" and set(FLAT[1:]) | {"notes"} <= set(data["columns"])
+    by_id = {r["id"]: r for r in data["rows"]}
+    assert len(data["rows"]) == 4 and by_id["cat"]["size"] == [256, 256] and by_id["frog"]["size"] is None
+    assert by_id["cat"]["prompt"] == "a cat" and by_id["lake"]["status"] == "failed"
+
+
+@pytest.mark.live
+def test_multi_image_items_and_a_separate_journal(session, tmp_path):
+    out, journal = tmp_path / "out", tmp_path / "journal" / "j.jsonl"
+    summary = run_batch(["a fox"], out, session=session, model="janus-pro-7b-image", manifest=journal, seed=1)
+    assert summary.done == 1 and summary.manifest == str(journal) and not (out / "manifest.jsonl").exists()
+    (rec,) = read_manifest(journal)
+    item_id = rec["id"]
+    assert rec["files"] == [f"{item_id}-{i}.png" for i in range(5)] and rec["file"] == f"{item_id}-0.png"
+    assert all((out / f).is_file() for f in rec["files"])
+    (row,) = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert row["file_name"] == f"{item_id}-0.png" and row["files"] == rec["files"]
+    assert (row["width"], row["height"], row["steps"], row["guidance"]) == (768, 768, None, 5.0)
+    again = run_batch(["a fox"], out, session=session, model="janus-pro-7b-image", manifest=journal, seed=1)
+    assert (again.done, again.skipped) == (0, 1)
+
+
+@pytest.mark.live
+def test_per_call_timeout_fails_the_item(fleet, session, tmp_path):
+    fleet.set_fault("flux-schnell", slow=3.0)
+    summary = run_batch(["a slow boat"], tmp_path / "out", session=session, model="flux-schnell", timeout=0.5,
+                        width=256, height=256, steps=2)
+    assert summary.failed == 1 and summary.failures[0]["error_type"] == "GenerationTimeoutError"
+
+
+# -- stopping: acknowledged at once; a second signal (or abort_event) cancels the items in flight ---------------------
+@pytest.fixture(scope="module")
+def steppy_fleet():
+    """FLUX.1-schnell at 0.25 s a step: an item stays in flight long enough to be interrupted mid-run."""
+    from janusflux.twins import start_twins
+
+    f = start_twins(["flux-schnell"], quota=1e9, delay=0.25)
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+def _steppy_session(fleet, token, tmp_path):
+    import janusflux
+
+    return janusflux.Session(hf_endpoint=fleet.hub_url, token=token, cache_dir=str(tmp_path / "cache"), max_wait=30)
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_sigint_is_acknowledged_at_once_and_a_second_cancels(steppy_fleet, token, tmp_path):
+    events: list = []
+    started, first_ack, second_ack = threading.Event(), threading.Event(), threading.Event()
+
+    def on_event(item, ev):
+        events.append(ev)
+        if getattr(ev, "type", "") == "progress":
+            started.set()
+        if getattr(ev, "type", "") == "batch-stopping":
+            (second_ack if ev.abort else first_ack).set()
+
+    def interrupt():
+        assert started.wait(60)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert first_ack.wait(30)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    t = threading.Thread(target=interrupt)
+    t.start()
+    with _steppy_session(steppy_fleet, token, tmp_path) as s:
+        summary = run_batch(PROMPTS[:4], tmp_path / "out", session=s, model="flux-schnell", concurrency=1,
+                            on_event=on_event, width=256, height=256, steps=30)
+    t.join()
+    kinds = [getattr(e, "type", "") for e in events]
+    stop_at = kinds.index("batch-stopping")
+    assert "item-done" not in kinds[:stop_at] and "item-failed" not in kinds[:stop_at]  # before the item ended
+    assert events[stop_at].abort is False and events[stop_at].in_flight == 1
+    assert second_ack.is_set() and "item-done" not in kinds  # the item in flight was cancelled, not finished
+    assert summary.interrupted and summary.done == 0 and summary.pending == 4
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_abort_event_cancels_items_in_flight_then_resume(steppy_fleet, token, tmp_path):
+    abort = threading.Event()
+    out = tmp_path / "out"
+
+    def on_event(item, ev):
+        if getattr(ev, "type", "") == "progress" and ev.step == 2:
+            abort.set()
+
+    with _steppy_session(steppy_fleet, token, tmp_path) as s:
+        summary = run_batch(PROMPTS[:2], out, session=s, model="flux-schnell", concurrency=1, abort_event=abort,
+                            on_event=on_event, width=256, height=256, steps=20, handle_signals=False)
+        assert summary.interrupted and summary.done == 0 and not read_manifest(out / "manifest.jsonl")
+        assert not list(out.glob("*.png"))
+        rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+        assert [r["status"] for r in rows] == ["pending", "pending"]
+        again = run_batch(PROMPTS[:2], out, session=s, model="flux-schnell", width=256, height=256, steps=2)
+    assert again.ok and again.done == 2

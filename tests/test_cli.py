@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -43,7 +45,10 @@ def test_generate_writes_png_with_metadata_and_progress(hub_env, capsys, tmp_pat
     assert main(["generate", "flux", "a red boat", *SMALL, "--seed", "7", "-o", str(out)]) == 0
     captured = capsys.readouterr()
     assert captured.out == f"{out}\n"
-    assert "3/3" in captured.err and "running" in captured.err  # tqdm bar fed by the event stream
+    # a tqdm bar fed by the event stream, with the shared renderer's status texts (1-based queue position)
+    assert "3/3" in captured.err and "Generating on black-forest-labs/FLUX.1-dev" in captured.err
+    assert "Queued 1/1 on " in captured.err and "#0" not in captured.err
+    assert f"{out}: seed 7 on black-forest-labs/FLUX.1-dev" in captured.err  # the seed it used, on stderr
     with Image.open(out) as im:
         assert im.format == "PNG" and im.size == (256, 256)
         assert im.text["prompt"] == "a red boat" and im.text["seed"] == "7"
@@ -175,6 +180,34 @@ def test_batch_command_json_and_resume(hub_env, capsys, tmp_path):
     assert main(["batch", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o3")]) == 2
 
 
+@pytest.mark.live
+def test_batch_failures_are_items_with_reasons_even_quiet(hub_env, capsys, tmp_path):
+    src = tmp_path / "p.csv"
+    src.write_text("prompt,model,id,notes\na cat,,cat,keep me\na dog,fluxx,dog,\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["batch", str(src), "--out", str(out), "--model", "flux-schnell", *SMALL, "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "1 done" in captured.out and "1 failed" in captured.out
+    assert "failed dog (line 3): UnknownModelError: model: unknown model 'fluxx'" in captured.err
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["status"], r["notes"]) for r in rows] == [("cat", "done", "keep me"), ("dog", "failed", "")]
+
+
+@pytest.mark.live
+def test_batch_resumed_progress_counts_right(hub_env, capsys, tmp_path):
+    src = tmp_path / "p.txt"
+    src.write_text("a cat\na dog\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--out", str(out), "--model", "flux-schnell", *SMALL]
+    assert main([*args, "--quiet"]) == 0
+    capsys.readouterr()
+    next(out.glob("*.png")).unlink()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "batch:  50%" in err and "1/2" in err  # starts at what is done
+    assert "batch: 100%" in err and "2/2" in err, err  # and ends at 100%
+
+
 # -- exit codes -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, needle", [
     (["generate", "flux", "x", "--width", "5000"], "error: InvalidInputError: width: 5000 is outside"),
@@ -229,6 +262,140 @@ def test_timeout_exits_5(hub_env, capsys):
     assert "error: GenerationTimeoutError: " in error_line(capsys.readouterr().err)
 
 
+# -- one grammar, every input checked before the twins start or any request ----------------------------------------
+@pytest.fixture
+def no_twins(monkeypatch):
+    """`--local` without twins: if anything tried to start them (or a session), the test would see it."""
+    import janusflux.local
+
+    def refuse(**kwargs):
+        raise AssertionError("the twins were started before the input was checked")
+
+    monkeypatch.setattr(janusflux.local, "local_session", refuse)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # and nothing could be sent anywhere
+    monkeypatch.delenv("JANUSFLUX_LOCAL", raising=False)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["generate", "janus", "a fox"], "model: janus is a vision-chat model and does not make images; "
+                                     "for images use `janusflux generate janus-pro-7b-image PROMPT`"),
+    (["chat", "flux", "What is this?"], "model: flux makes images and does not answer questions"),
+    (["chat", "janus-pro-7b-image", "hi"], "`janusflux chat janus-pro-7b QUESTION --image PATH`"),
+    (["generate", "fluxx", "a fox"], "UnknownModelError: model: unknown model 'fluxx'"),
+    (["chat", "janus", "hi", "--image", "/nonexistent.png"], "image: no such file"),
+    (["generate", "flux", "x", "-a", "wide"], "aspect_ratio: expected 'W:H'"),
+    (["generate", "flux", "x", "--width", "5000"], "width: 5000 is outside"),
+    (["generate", "flux", "x", "--guidance", "500"], "guidance: 500.0 is outside"),
+    (["generate", "flux-schnell", "x", "--guidance", "3"], "guidance: flux-schnell takes no guidance"),
+    (["generate", "flux", "x", "--steps", "0"], "steps: 0 is outside"),
+    (["generate", "flux", "x", "--seed", "-1"], "seed: -1 is outside"),
+    (["generate", "flux", "a fox", "--model", "flux-schnell"], "model: given twice"),
+    (["generate", "flux"], "prompt: missing: janusflux generate flux PROMPT"),
+    (["generate", "a", "fox", "jumps"], "prompt: expected [MODEL] PROMPT, got 3 words"),
+    (["chat", "janus", "hi", "--temperature", "5"], "temperature: 5.0 is outside"),
+    (["chat", "janus", "hi", "--top-p", "2"], "top_p: 2.0 is outside"),
+    (["chat", "janus", "--messages-file", "/nonexistent.json"], "messages_file: no such file"),
+])
+def test_every_input_is_checked_before_the_twins_start(argv, needle, no_twins, capsys):
+    assert main([*argv, "--local"]) == 2
+    captured = capsys.readouterr()
+    assert needle in error_line(captured.err) and captured.out == ""
+
+
+def test_messages_file_errors(no_twins, capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert main(["chat", "--messages-file", str(bad), "--local"]) == 2
+    assert "error: InvalidInputError: messages_file: not JSON" in error_line(capsys.readouterr().err)
+    bad.write_text('"just a string"', encoding="utf-8")
+    assert main(["chat", "--messages-file", str(bad), "--local"]) == 2
+    assert "messages_file: expected a JSON list" in error_line(capsys.readouterr().err)
+
+
+def test_help_has_no_rst_backticks_and_version(capsys):
+    from janusflux import __version__
+
+    for argv in (["--help"], ["generate", "--help"], ["chat", "--help"], ["batch", "--help"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "``" not in out and "`" not in out, argv
+    assert main(["--help"]) == 0
+    assert "janusflux generate [MODEL] PROMPT" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"janusflux {__version__}\n"
+
+
+@pytest.mark.live
+def test_chat_takes_the_model_like_generate(hub_env, capsys, tmp_path):
+    img = tmp_path / "red.png"
+    Image.new("RGB", (96, 64), (220, 10, 10)).save(img)
+    assert main(["chat", "janus", "What is this?", "--image", str(img), "--quiet"]) == 0
+    assert "96x64" in capsys.readouterr().out
+    assert main(["chat", "--model", "janus-pro", "What is this?", "--image", str(img), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "janus-pro"
+    # role prefixes set the roles of the -m turns
+    assert main(["chat", "janus", "--image", str(img), "-m", "Describe it.", "-m", "assistant: Mostly red.",
+                 "-m", "And the size?", "--json"]) == 0
+    text = json.loads(capsys.readouterr().out)["text"]
+    assert "User: Describe it." in text and "Assistant: Mostly red." in text and "User: And the size?" in text
+
+
+@pytest.mark.live
+def test_chat_progress_is_a_status_not_a_step_bar(hub_env, capsys, tmp_path):
+    img = tmp_path / "red.png"
+    Image.new("RGB", (32, 32), (220, 10, 10)).save(img)
+    assert main(["chat", "janus", "What is this?", "--image", str(img)]) == 0
+    err = capsys.readouterr().err
+    assert "Generating on deepseek-ai/Janus-Pro-7B" in err
+    assert "step" not in err and "0/" not in err and "%|" not in err, err
+
+
+@pytest.mark.live
+def test_temperature_and_guidance_reach_the_space(hub_env, token, capsys, tmp_path):
+    """The CLI's --temperature/--top-p/--seed and --guidance give what the same call through the SDK gives."""
+    import janusflux
+
+    img = tmp_path / "red.png"
+    Image.new("RGB", (32, 32), (220, 10, 10)).save(img)
+    with janusflux.Session(hf_endpoint=hub_env.hub_url, token=token) as s:
+        warm = s.generate("janus", "What is this?", image=str(img), temperature=0.9, top_p=0.5, seed=5)
+        greedy = s.generate("janus", "What is this?", image=str(img), temperature=0.0, seed=5)
+        flat = s.generate("flux", "a boat", width=256, height=256, steps=2, seed=3, guidance=1.0).data
+    assert main(["chat", "janus", "What is this?", "--image", str(img), "--temperature", "0.9", "--top-p", "0.5",
+                 "--seed", "5", "--quiet"]) == 0
+    assert capsys.readouterr().out == f"{warm}\n"
+    assert main(["chat", "janus", "What is this?", "--image", str(img), "--temperature", "0", "--seed", "5",
+                 "--quiet"]) == 0
+    assert capsys.readouterr().out == f"{greedy}\n"
+    out = tmp_path / "flat.png"
+    assert main(["generate", "flux", "a boat", "--width", "256", "--height", "256", "--steps", "2", "--seed", "3",
+                 "--guidance", "1.0", "-o", str(out), "--quiet"]) == 0
+    with Image.open(out) as a, Image.open(io.BytesIO(flat)) as b:
+        assert a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
+    other = tmp_path / "default.png"
+    assert main(["generate", "flux", "a boat", "--width", "256", "--height", "256", "--steps", "2", "--seed", "3",
+                 "-o", str(other), "--quiet"]) == 0
+    with Image.open(out) as a, Image.open(other) as b:
+        assert a.convert("RGB").tobytes() != b.convert("RGB").tobytes()  # guidance changed the image
+
+
+@pytest.mark.live
+def test_default_output_paths_and_model_option(hub_env, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "--model", "flux-schnell", "a frog", *SMALL, "--seed", "12"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "flux-schnell-12.png\n" and (tmp_path / "flux-schnell-12.png").is_file()
+    assert "seed 12 on black-forest-labs/FLUX.1-schnell" in captured.err
+    assert main(["generate", "a frog", *SMALL, "--quiet"]) == 0  # no model: flux, the seed drawn and in the name
+    name = capsys.readouterr().out.strip()
+    assert name.startswith("flux-") and name.endswith(".png") and (tmp_path / name).is_file()
+    with Image.open(tmp_path / name) as im:
+        assert name == f"flux-{im.text['seed']}.png" and im.text["model"] == "flux"
+    (tmp_path / "imgs").mkdir()
+    assert main(["generate", "flux-schnell", "a frog", *SMALL, "--seed", "4", "-o", "imgs/", "--quiet"]) == 0
+    assert capsys.readouterr().out == "imgs/flux-schnell-4.png\n"
+
+
 # -- real subprocesses ------------------------------------------------------------------------------------------------
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT", "JANUSFLUX_LOCAL")}
@@ -274,3 +441,106 @@ def test_serve_in_a_subprocess(tmp_path):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+@pytest.mark.live
+def test_ctrl_c_exits_130(hub_env, token, tmp_path):
+    """SIGINT while a generation runs: one line on stderr, exit code 130."""
+    hub_env.set_fault("flux-dev", slow=30.0)
+    env = _clean_env(HF_ENDPOINT=hub_env.hub_url, HF_TOKEN=token)
+    proc = subprocess.Popen([sys.executable, "-m", "janusflux.cli", "generate", "flux", "x", *SMALL],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        while "Generating on" not in seen:  # wait for the job to run on the Space (a state, not a sleep)
+            ch = proc.stderr.read(1)
+            assert ch, seen
+            seen += ch
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "error: KeyboardInterrupt: interrupted" in err and out == ""
+
+
+@pytest.mark.live
+def test_batch_sigint_is_acknowledged_at_once_and_exits_130(hub_env, token, tmp_path):
+    hub_env.set_fault("flux-schnell", slow=12.0, times=1)
+    src = tmp_path / "p.txt"
+    src.write_text("a cat\na dog\n", encoding="utf-8")
+    env = _clean_env(HF_ENDPOINT=hub_env.hub_url, HF_TOKEN=token)
+    mark = len(hub_env.requests)
+    proc = subprocess.Popen([sys.executable, "-m", "janusflux.cli", "batch", str(src), "--out", str(tmp_path / "o"),
+                             "--model", "flux-schnell", "--concurrency", "1", *SMALL, "--quiet"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        while not any(r.path.endswith("/queue/join") for r in hub_env.requests[mark:]):  # an item is in flight
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        line = proc.stderr.readline()  # before the item in flight ends (it sleeps 12 s on the Space)
+        assert line.startswith("stopping: no new items; waiting for the 1 in flight (Ctrl-C again to cancel them)")
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.startswith("cancelling the items in flight") and "interrupted: run again to resume" in out
+    assert took < 9.0, f"the item in flight was not cancelled: the batch waited {took:.1f}s for it"
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("args", [["doctor"], ["doctor", "--json"], ["generate", "flux-schnell", "a cat", *SMALL],
+                                  ["--help"]])
+def test_cli_output_never_shows_the_token(fleet, token, tmp_path, args):
+    """A real process with HF_TOKEN set: the command succeeds and no part of the token's secret (anything past
+    the `hf_` every token starts with) is printed; doctor shows the redacted form."""
+    env = _clean_env(HF_TOKEN=token, HF_ENDPOINT=fleet.hub_url)
+    p = subprocess.run([sys.executable, "-m", "janusflux.cli", *args], env=env, capture_output=True, text=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    out = p.stdout + p.stderr
+    secret = token[len("hf_"):]
+    assert token not in out and secret not in out and secret[:8] not in out and secret[-8:] not in out, out[-2000:]
+    if args == ["doctor"]:
+        assert f"HF_TOKEN ({redact(token)})" in out
+    if args == ["doctor", "--json"]:
+        assert json.loads(p.stdout)["token"]["token"] == redact(token)
+
+
+# -- results and the shared renderer (pure) --------------------------------------------------------------------------
+def test_results_show_seed_space_and_timings():
+    from janusflux.results import Done, ImageList, ImageResult, TextResult
+
+    answer = TextResult("a red square", model="janus", space_id="deepseek-ai/Janus-Pro-7B", seed=42,
+                        timings={"total": 1.5})
+    r = repr(answer)
+    assert "seed=42" in r and "space_id='deepseek-ai/Janus-Pro-7B'" in r and "'total': 1.5" in r
+    assert "a red square" in r and answer == "a red square"
+    image = ImageResult(url="http://h/a.webp", seed=7, space_id="a/b", timings={"queued": 0.1, "total": 2.0})
+    assert "seed=7" in repr(image) and "space_id='a/b'" in repr(image) and "'total': 2.0" in repr(image)
+    assert Done(result=answer).space_id == "deepseek-ai/Janus-Pro-7B"
+    assert Done(result=ImageList([image])).space_id == "a/b" and Done(result=None).space_id is None
+    assert Done(result=answer, space_id="x/y").space_id == "x/y"
+
+
+def test_step_counter_shows_each_step_once():
+    from janusflux.render import StepCounter, status_text
+    from janusflux.results import Preview, Progress, Queued
+
+    def steps(events, total=None):
+        c = StepCounter(total)
+        return [c.text(e) for e in events if c.advance(e) is not None]
+
+    one = [Progress(step=i, total=3) for i in (1, 2, 3)]
+    two = [e for i in (1, 2, 3) for e in (Progress(step=i, total=3), Preview(step=i))] + [Preview(step=4)]
+    assert steps(one) == steps(two) == ["Step 1/3", "Step 2/3", "Step 3/3"]
+    assert steps([Preview(step=1), Preview(step=2)]) == ["Step 1", "Step 2"]
+    assert status_text(Queued(rank=0, queue_size=1, space_id="a/b")) == "Queued 1/1 on a/b"

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 import janusflux
+from janusflux.session import CANCEL_GRACE
 from janusflux import (
     Done,
     Fallback,
@@ -35,6 +36,8 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(30)]
 DEV, DEV_MIRROR = "black-forest-labs/FLUX.1-dev", "roxky/FLUX.1-dev"
 SCHNELL = "black-forest-labs/FLUX.1-schnell"
 SMALL = {"width": 256, "height": 256, "steps": 2}
+QUOTA_WINDOW = 8.0
+RETURNS_WITHIN = CANCEL_GRACE + 1.5  # past its deadline a call cancels the job, waiting up to the cancel grace
 
 
 def run(session: janusflux.Session, model: str = "flux", prompt: str = "a lighthouse", **kw: Any):
@@ -59,17 +62,24 @@ def joins(fleet: Any, space: str | None = None) -> list[Any]:
     return [r for r in fleet.requests if r.path.endswith("/queue/join") and (space is None or r.server == space)]
 
 
-def assert_typed(err: BaseException | None, cls: type, *, space_id: str, endpoint: str = "/infer",
-                 text: str | None = None) -> None:
-    """Exactly one typed error with the Space's text, its Space and endpoint, and the cause chained."""
+def assert_typed(err: BaseException | None, cls: type, *, space_id: str, endpoint: str | None = "/infer",
+                 text: str | None = None, cause: bool = True) -> None:
+    """Exactly one typed error with the Space's text, its Space and endpoint, and the cause chained. ``cause=False``
+    where janusflux itself detects the condition (a Hub stage, its own deadline): there is no exception to chain,
+    and none may be: an unrelated one would be a leak of internals. ``endpoint=None``: an error raised before the
+    Space is connected, whose endpoint is checked by ``test_errors_before_connecting_name_the_endpoint`` (xfail).)"""
     assert err is not None, "expected an error, the call succeeded"
     assert isinstance(err, cls), f"expected {cls.__name__}, got {type(err).__name__}: {err}"
     assert isinstance(err, SpaceError)
     assert err.space_id == space_id, (err.space_id, space_id)
-    assert err.endpoint == endpoint, (err.endpoint, endpoint)
+    if endpoint is not None:
+        assert err.endpoint == endpoint, (err.endpoint, endpoint)
     if text is not None:
         assert text in str(err), f"{text!r} not in {str(err)!r}"
-    assert err.__cause__ is not None, "the original exception must be chained (raise ... from e)"
+    if cause:
+        assert err.__cause__ is not None, "the original exception must be chained (raise ... from e)"
+    else:
+        assert err.__cause__ is None, f"unexpected cause {err.__cause__!r}"
 
 
 def new_session(fleet: Any, token: Any, tmp_path: Any, **kw: Any) -> janusflux.Session:
@@ -79,10 +89,12 @@ def new_session(fleet: Any, token: Any, tmp_path: Any, **kw: Any) -> janusflux.S
 
 @pytest.fixture(scope="module")
 def quota_fleet():
-    """A fleet with a small quota (100 GPU s; FLUX.1-dev asks 75 s per call) and a 2 s quota window."""
+    """A fleet with a small quota (100 GPU s; FLUX.1-dev asks 75 s per call) and a QUOTA_WINDOW quota window: long
+    enough that it cannot roll over between a test's first call and its second on a loaded machine (the second call
+    must meet the spent quota), short enough to wait out within max_wait."""
     from janusflux.twins import start_twins
 
-    f = start_twins(["flux-dev"], quota=100, quota_window=2.0, delay=0.002)
+    f = start_twins(["flux-dev"], quota=100, quota_window=QUOTA_WINDOW, delay=0.002)
     try:
         yield f
     finally:
@@ -103,7 +115,7 @@ def long_quota_fleet():
 
 # --- ZeroGPU quota --------------------------------------------------------------------------------------------------
 def test_user_quota_retry_after_within_max_wait(quota_fleet, token, tmp_path):
-    """User quota, token set, retry-after (<= 2 s) within max_wait -> a Waiting event, then success on the same
+    """User quota, token set, retry-after (<= QUOTA_WINDOW) within max_wait -> a Waiting event, then success on the same
     Space (quota is per user: switching Spaces would not help)."""
     quota_fleet.reset_quota()
     with new_session(quota_fleet, token, tmp_path) as s:
@@ -113,7 +125,7 @@ def test_user_quota_retry_after_within_max_wait(quota_fleet, token, tmp_path):
     assert err is None, f"expected success after waiting, got {err!r}"
     waits = of(events, Waiting)
     assert waits and "quota" in waits[0].reason.lower()
-    assert 0 < waits[0].seconds <= 3.5
+    assert 0 < waits[0].seconds <= QUOTA_WINDOW + 1
     assert not of(events, Fallback), "a user quota must not switch Spaces"
     assert result.space_id == DEV
 
@@ -138,7 +150,7 @@ def test_user_quota_beyond_max_wait_raises_once(long_quota_fleet, token, tmp_pat
 def test_anonymous_quota_falls_back_to_mirror(quota_fleet, tmp_path):
     """No token (token=False): the Space answers with its own limit ("Space app has reached its GPU limit") ->
     janusflux switches to the mirror (a Fallback event). Anonymous quota is per address across Spaces, so the mirror
-    answers the same until the 2 s window rolls over; the call then succeeds within max_wait."""
+    answers the same until the window rolls over; the call then succeeds within max_wait."""
     quota_fleet.reset_quota()
     with new_session(quota_fleet, False, tmp_path) as s:
         s.generate("flux", "one", **SMALL)  # the address's 75 of 100 s
@@ -148,7 +160,7 @@ def test_anonymous_quota_falls_back_to_mirror(quota_fleet, tmp_path):
     assert not any("x-zerogpu-token" in h or "x-hf-authorization" in h for h in hdrs)
     falls = of(events, Fallback)
     assert falls and falls[0].from_space == DEV and falls[0].to_space == DEV_MIRROR
-    assert "GPU limit" in falls[0].reason or "limit" in falls[0].reason.lower()
+    assert falls[0].reason == "Space GPU limit", falls[0].reason  # janusflux's reason for the Space's own limit
     assert err is None, f"expected success once the window rolled over, got {err!r}"
 
 
@@ -267,8 +279,8 @@ def test_config_429_no_mirror_raises_busy(fleet, token, tmp_path):
     fleet.set_fault(SCHNELL, config_429=True)
     with new_session(fleet, token, tmp_path, max_wait=1) as s:
         events, result, err, secs = run(s, "flux-schnell", steps=1)
-    assert err is not None and isinstance(err, SpaceBusyError), repr(err)
-    assert err.reason == "429" and err.space_id == SCHNELL and err.__cause__ is not None
+    assert_typed(err, SpaceBusyError, space_id=SCHNELL, endpoint=None)
+    assert err.reason == "429"
     assert type(err.__cause__).__name__ == "TooManyRequestsError"
 
 
@@ -367,8 +379,8 @@ def test_unavailable_space_without_mirror_raises(session, fleet, stage):
     """A PAUSED / RUNTIME_ERROR flux-schnell (no mirror) -> one SpaceUnavailableError with .stage, quickly."""
     fleet.set_stage(SCHNELL, stage)
     events, result, err, secs = run(session, "flux-schnell", steps=1)
-    assert err is not None and isinstance(err, SpaceUnavailableError), repr(err)
-    assert err.stage == stage and err.space_id == SCHNELL and stage in str(err)
+    assert_typed(err, SpaceUnavailableError, space_id=SCHNELL, text=stage, cause=False, endpoint=None)
+    assert err.stage == stage
     assert secs < 5
 
 
@@ -389,24 +401,22 @@ def test_building_space_without_mirror_raises_after_wake_timeout(fleet, token, t
     fleet.set_stage(SCHNELL, "BUILDING")
     with new_session(fleet, token, tmp_path, wake_timeout=1, max_wait=1) as s:
         events, result, err, secs = run(s, "flux-schnell", steps=1)
-    assert err is not None and isinstance(err, SpaceUnavailableError), repr(err)
-    assert err.stage == "BUILDING" and err.space_id == SCHNELL
+    assert_typed(err, SpaceUnavailableError, space_id=SCHNELL, text="BUILDING", cause=False, endpoint=None)
+    assert err.stage == "BUILDING"
     assert of(events, Waking)
     assert secs < 8
 
 
 # --- connections ------------------------------------------------------------------------------------------------------
-def test_dropped_event_stream_falls_back_or_raises_typed(session, fleet):
-    """The SSE stream of the official Space is cut mid-run -> the mirror serves the call (Fallback event), or at worst
-    one typed SpaceBusyError. Never a raw httpx/gradio_client exception, never a hang."""
+def test_dropped_event_stream_falls_back_to_mirror(session, fleet):
+    """The SSE stream of the official Space is cut mid-run -> the mirror serves the call (one Fallback event, the
+    result from the mirror). Never a raw httpx/gradio_client exception, never a hang."""
     session.generate("flux", "warm", **SMALL)
     fleet.set_fault(DEV, drop_stream=True)
     events, result, err, secs = run(session, steps=4)
-    if err is not None:
-        assert_typed(err, SpaceBusyError, space_id=DEV)
-    else:
-        assert [(f.from_space, f.to_space) for f in of(events, Fallback)] == [(DEV, DEV_MIRROR)]
-        assert result.space_id == DEV_MIRROR
+    assert err is None, repr(err)
+    assert [(f.from_space, f.to_space) for f in of(events, Fallback)] == [(DEV, DEV_MIRROR)]
+    assert result.space_id == DEV_MIRROR
 
 
 def test_dropped_event_stream_no_mirror_raises_busy(fleet, token, tmp_path):
@@ -429,8 +439,14 @@ def test_server_killed_mid_job_raises_typed_no_hang(token, tmp_path):
             s.generate("flux", "warm", width=256, height=256, steps=1)
             box: dict[str, Any] = {}
 
-            def killer() -> None:
-                time.sleep(0.8)
+            mark = len(f.requests)
+
+            def killer() -> None:  # once the job runs on the Space (it has joined the queue), stop everything
+                deadline = time.monotonic() + 20
+                while not [r for r in f.requests[mark:] if r.path.endswith("/queue/join")]:
+                    if time.monotonic() > deadline:
+                        return
+                    time.sleep(0.02)
                 box["stopped_at"] = time.monotonic()
                 f.stop()
 
@@ -441,7 +457,8 @@ def test_server_killed_mid_job_raises_typed_no_hang(token, tmp_path):
         f.stop()
     assert err is not None, "the job cannot succeed once the server is gone"
     assert isinstance(err, SpaceBusyError), f"{type(err).__name__}: {err}"
-    assert err.space_id in (DEV, DEV_MIRROR) and err.__cause__ is not None
+    assert_typed(err, SpaceBusyError, space_id=err.space_id, endpoint=None)
+    assert err.space_id in (DEV, DEV_MIRROR)
     assert ended - box["stopped_at"] < 15
 
 
@@ -452,10 +469,9 @@ def test_slower_than_deadline_raises_timeout(session, fleet):
     fleet.set_fault(DEV, slow=5.0, times=1)
     fleet.clear_requests()
     events, result, err, secs = run(session, timeout=1)
-    assert err is not None and isinstance(err, GenerationTimeoutError), repr(err)
+    assert_typed(err, GenerationTimeoutError, space_id=DEV, cause=False)
     assert isinstance(err, TimeoutError)
-    assert err.space_id == DEV and err.endpoint == "/infer"
-    assert secs < 1 + 1.5, secs
+    assert secs < 1 + RETURNS_WITHIN, secs
     assert not of(events, Fallback)
     assert len(joins(fleet)) == 1
 
@@ -466,6 +482,35 @@ def test_session_timeout_default_applies(fleet, token, tmp_path):
         s.generate("flux", "warm", **SMALL)
         fleet.set_fault(DEV, slow=5.0, times=1)
         t0 = time.monotonic()
-        with pytest.raises(GenerationTimeoutError):
+        with pytest.raises(GenerationTimeoutError) as info:
             s.generate("flux", "slow", **SMALL)
-        assert time.monotonic() - t0 < 2.5
+        assert time.monotonic() - t0 < 1 + RETURNS_WITHIN
+    assert_typed(info.value, GenerationTimeoutError, space_id=DEV, cause=False)
+
+
+@pytest.mark.xfail(strict=True, reason="library bug: errors raised while resolving or connecting a Space (Hub stage, "
+                                       "/config 429, Hub unreachable) carry endpoint=None although the call's "
+                                       "endpoint is known (RELIABILITY.md: every typed error names it)")
+@pytest.mark.parametrize("case", ["paused", "building", "config_429", "hub_unreachable"])
+def test_errors_before_connecting_name_the_endpoint(fleet, token, tmp_path, case):
+    """The typed-error contract's ``.endpoint`` for the errors of the unavailable, building, config-429 and
+    server-killed (the Hub gone) cases: the endpoint the call was for."""
+    kw: dict[str, Any] = {"max_wait": 1}
+    if case == "paused":
+        fleet.set_stage(SCHNELL, "PAUSED")
+    elif case == "building":
+        fleet.set_stage(SCHNELL, "BUILDING")
+        kw["wake_timeout"] = 1
+    elif case == "config_429":
+        fleet.set_fault(SCHNELL, config_429=True)
+    hub = fleet.hub_url
+    if case == "hub_unreachable":
+        import socket
+
+        with socket.socket() as sock:  # a loopback port nobody listens on
+            sock.bind(("127.0.0.1", 0))
+            hub = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with janusflux.Session(hf_endpoint=hub, token=token, cache_dir=str(tmp_path / "cache"), **kw) as s:
+        events, result, err, secs = run(s, "flux-schnell", steps=1)
+    assert isinstance(err, SpaceError), repr(err)
+    assert err.space_id == SCHNELL and err.endpoint == "/infer", (err.space_id, err.endpoint)

@@ -44,7 +44,15 @@ def test_quickstart_notebook_runs(tmp_path):
     assert any("image/png" in o.get("data", {}) for o in shown)  # the image is displayed inline
     assert any("text/html" in o.get("data", {}) and "<img" in o["data"]["text/html"] for o in shown)  # a row
     text = "".join(o.get("text", "") for o in outputs(nb, "stream") if o.get("name") == "stdout")
-    assert "What is in this picture?" in text and "step 6" in text
+    assert "What is in this picture?" in text and "step 6 of 6" in text
+    # progress is one display updated in place (its last state: a full bar), not printed lines, and no warning
+    bars = [o["data"] for o in outputs(nb, "display_data") if "<progress" in o.get("data", {}).get("text/html", "")]
+    assert [b["text/plain"] for b in bars] == ["flux: 6/6"], bars
+    assert any(o["data"].get("text/plain") == "janus: done" for o in outputs(nb, "display_data"))  # chat: a status
+    stderr = "".join(o.get("text", "") for o in outputs(nb, "stream") if o.get("name") == "stderr")
+    assert "TqdmWarning" not in stderr and "IProgress not found" not in stderr and "%|" not in stderr
+    reprs = [o["data"]["text/plain"] for o in outputs(nb, "execute_result") if "text/plain" in o.get("data", {})]
+    assert any(r.startswith("TextResult(") and "seed=" in r and "timings=" in r for r in reprs)
 
 
 @pytest.mark.live

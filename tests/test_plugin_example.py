@@ -100,3 +100,31 @@ def test_readme_plugin_example_records_then_replays_offline(tmp_path: Path) -> N
     third = run_pytest(project, f"--janusflux-port={port}", "--janusflux-record-mode=none", env=env)
     assert third.returncode != 0
     assert "no cassette" in third.stdout
+
+
+@pytest.mark.timeout(240)
+def test_example_without_a_seed_replays(tmp_path: Path) -> None:
+    """Without ``seed=`` the SDK draws one: under a cassette the draw is the same when recording and replaying (a
+    seed source named after the test), so the replayed request matches; an unrecorded request fails the test with
+    a message that says what was not in the cassette."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, text in split_example(EXAMPLE.read_text()).items():
+        (project / name).write_text(text.replace(", seed=7", ""))
+    assert "seed" not in (project / "thumbnails.py").read_text()
+    (project / "pytest.ini").write_text("[pytest]\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "JANUSFLUX_", "PYTEST_"))}
+    env.update(PYTHONPATH=str(project))
+    port = str(free_base_port())
+
+    first = run_pytest(project, f"--janusflux-port={port}", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = run_pytest(project, f"--janusflux-port={port}", "--janusflux-record-mode=none", env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "1 passed" in second.stdout
+
+    # A different call than the recorded one is refused, and the failure says so in plain words.
+    (project / "thumbnails.py").write_text((project / "thumbnails.py").read_text().replace("256", "512"))
+    third = run_pytest(project, f"--janusflux-port={port}", "--janusflux-record-mode=none", env=env)
+    assert third.returncode != 0
+    assert "not in the cassette" in third.stdout, third.stdout

@@ -142,7 +142,6 @@ def test_send_token_to_opt_in(fleet, token, tmp_path):
 
 SUBPROCESS = textwrap.dedent("""
     import asyncio, logging, os, sys
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"; os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     import janusflux
     s = janusflux.Session(hf_endpoint=sys.argv[1], cache_dir=sys.argv[2], max_wait=1)
@@ -172,7 +171,7 @@ def test_hf_token_env_in_subprocess(fleet, token, tmp_path):
     Hub twin received it and no Space twin did."""
     fleet.clear_requests()
     fleet.set_fault(DEV, slow=2.0, times=2)
-    env = {**os.environ, "HF_TOKEN": token, "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "HF_TOKEN": token}
     env.pop("HF_ENDPOINT", None)
     p = subprocess.run([sys.executable, "-c", SUBPROCESS, fleet.hub_url, str(tmp_path)], env=env,
                        capture_output=True, text=True, timeout=50, cwd=str(tmp_path))
@@ -205,3 +204,97 @@ def test_cli_output_redacts_token(fleet, token, tmp_path, args):
     assert token not in out, out[-2000:]
     if args[:1] == ["doctor"] and p.returncode == 0 and "token" in out.lower():
         assert token[:3] in out or "***" in out or "…" in out, "doctor should show the token redacted"
+
+
+# -- cassettes (issue 13 §6) -----------------------------------------------------------------------------------------
+def _echo_server() -> Any:
+    """A hostile Space in miniature (a real HTTP server on loopback): echoes every request header (and its query)
+    into its answer, as JSON or as an error text, and sets a session cookie."""
+    import http.server
+    import secrets as pysecrets
+    import threading
+
+    cookie = "ck_" + pysecrets.token_hex(16)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
+            status = 500 if self.path.startswith("/error") else 200
+            if status == 500:
+                body = ("Error: the worker saw " + "; ".join(f"{k}: {v}" for k, v in self.headers.items())).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json" if status == 200 else "text/plain")
+            self.send_header("set-cookie", f"session={cookie}; Path=/; HttpOnly")
+            self.send_header("x-echo-auth", self.headers.get("authorization", ""))
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.cookie = cookie  # type: ignore[attr-defined]
+    return server
+
+
+def _echo_traffic(url: str, token: str, zg: str, ip: str) -> list[Any]:
+    import httpx
+
+    with httpx.Client() as c:
+        out = [c.get(f"{url}/echo?hf={token}&ip={ip}", headers={"authorization": f"Bearer {token}",
+                                                                "x-zerogpu-token": zg, "x-ip-token": ip,
+                                                                "x-custom": f"token={token}"})]
+        out.append(c.get(f"{url}/error", headers={"x-zerogpu-token": zg, "x-note": f"Bearer {zg}"}))
+        out.append(c.get(f"{url}/echo-cookie"))  # sends the cookie back: the answer echoes it
+    return out
+
+
+def test_cassette_scrubs_echoed_secrets_and_cookies(tmp_path, token):
+    """Recording a server that echoes request headers (also in an error text) and sets a cookie: the cassette holds
+    neither the token, the ZeroGPU token, the ip token, the cookie value nor any ``Bearer`` credential (in URIs,
+    headers or bodies), and it still replays."""
+    from janusflux.testing import janusflux_vcr
+
+    zg, ip = "zg_" + "5" * 30, "ipt_" + "6" * 30
+    server = _echo_server()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with janusflux_vcr(tmp_path, secrets=[token, zg, ip], record_mode="all").use_cassette("echo.yaml"):
+            live = _echo_traffic(url, token, zg, ip)
+        assert token in live[0].text and zg in live[1].text and server.cookie in live[2].text  # they were echoed
+        text = (tmp_path / "echo.yaml").read_text()
+        for secret in (token, zg, ip, server.cookie, token[3:]):
+            assert secret not in text, f"{secret[:4]}… is in the cassette"
+        assert "Bearer janusflux-scrubbed" in text or "bearer janusflux-scrubbed" in text.lower()
+        assert "janusflux-scrubbed" in text
+    finally:
+        server.shutdown()
+    # replay, server gone: the scrubbed requests still match
+    with janusflux_vcr(tmp_path, secrets=[token, zg, ip]).use_cassette("echo.yaml") as cass:
+        replayed = _echo_traffic(url, token, zg, ip)
+        assert cass.all_played
+    assert [r.status_code for r in replayed] == [200, 500, 200]
+
+
+def test_cassette_with_a_secret_left_is_not_written(tmp_path, token):
+    """If a secret survives (here: the response hook that scrubs is replaced), the recorder refuses to write the
+    cassette: a typed error names what was found, redacted, and no file is left."""
+    from janusflux.testing import CassetteSecretError, janusflux_vcr
+
+    server = _echo_server()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        recorder = janusflux_vcr(tmp_path, secrets=[token], record_mode="all",
+                                 before_record_response=lambda response: response)
+        with pytest.raises(CassetteSecretError) as info:
+            with recorder.use_cassette("leak.yaml"):
+                _echo_traffic(url, token, "zg_" + "5" * 30, "ipt_" + "6" * 30)
+    finally:
+        server.shutdown()
+    assert not (tmp_path / "leak.yaml").exists()
+    err = info.value
+    assert token not in str(err) and server.cookie not in str(err) and token not in repr(err.found)
+    assert any("session secret hf_" in f and "response body" in f for f in err.found), err.found
+    assert any("set-cookie" in f for f in err.found), err.found

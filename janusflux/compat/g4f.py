@@ -77,8 +77,6 @@ Session: ``G4F.session`` / ``FluxDev.session`` (class attributes; default None =
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import difflib
 import logging
 import time
@@ -87,22 +85,9 @@ from typing import Any, AsyncIterator, ClassVar, Mapping, Sequence, Union
 
 from ..errors import InvalidInputError, UnknownModelError
 from ..models import ModelSpec, get_model
-from ..results import (
-    Done,
-    Event,
-    Fallback,
-    ImageList,
-    ImageResult,
-    Log,
-    Preview,
-    Progress,
-    Queued,
-    Retry,
-    Started,
-    Waiting,
-    Waking,
-)
 from ..params import ACCEPTED
+from ..render import StepCounter, status_text, ticking
+from ..results import Done, Event, ImageList, ImageResult, Preview, Progress
 from ..session import Session
 
 __all__ = ["G4F", "Chunk", "FluxDev", "ImagePreview", "ImageResponse", "Reasoning", "ResponseType"]
@@ -208,30 +193,8 @@ def _markdown(images: str | list[str], alt: str) -> str:
 
 def status_of(event: Event, total_steps: int | None = None) -> Reasoning | None:
     """The status chunk for a janusflux event (None for events that are not statuses: Preview, Done)."""
-    where = event.space_id
-    if isinstance(event, Queued):
-        pos = "" if event.rank is None else f" {event.rank + 1}/{event.queue_size or event.rank + 1}"
-        eta = f", about {event.eta:.0f}s" if event.eta else ""
-        text = f"Queued{pos} on {where}{eta}"
-    elif isinstance(event, Started):
-        text = f"Generating on {where}"
-    elif isinstance(event, Progress):
-        total = event.total or total_steps
-        step = "" if event.step is None else f" {event.step}/{total}" if total else f" {event.step}"
-        text = f"{event.desc or 'Step'}{step}"
-    elif isinstance(event, Log):
-        text = event.message
-    elif isinstance(event, Waking):
-        text = f"Waking {where} ({event.stage})"
-    elif isinstance(event, Waiting):
-        text = f"Waiting {event.seconds:.1f}s: {event.reason}"
-    elif isinstance(event, Retry):
-        text = f"Retrying after attempt {event.attempt}: {event.error}"
-    elif isinstance(event, Fallback):
-        text = f"Switching from {event.from_space} to {event.to_space}: {event.reason}"
-    else:
-        return None
-    return Reasoning(status=text, event=event)
+    text = status_text(event, total_steps)
+    return None if text is None else Reasoning(status=text, event=event)
 
 
 # -- routing -------------------------------------------------------------------------------------------------------
@@ -395,24 +358,6 @@ def _zerogpu(api_key: object, zerogpu_uuid: object) -> tuple[str | None, str | N
     return token, uuid
 
 
-def _with_zerogpu(session: Session, token: str | None, uuid: str | None) -> Session:
-    """A view of ``session`` that sends this ZeroGPU token / uuid: it shares the session's clients, threads and
-    cache, and is never closed itself. (Session takes a ZeroGPU token only at construction.)"""
-    if token is None and uuid is None:
-        return session
-    if getattr(session, "_closed", False):
-        raise InvalidInputError("session", "this session is closed")
-    if not hasattr(session, "_zerogpu_token") or not hasattr(session, "_zerogpu_uuid"):
-        raise InvalidInputError("api_key", "this Session cannot take a per-call ZeroGPU token")
-    view = copy.copy(session)
-    if token is not None:
-        view._zerogpu_token = token
-        view.zerogpu = True
-    if uuid is not None:
-        view._zerogpu_uuid = uuid
-    return view
-
-
 def _media_image(media: object) -> Any:
     if media is None:
         return None
@@ -486,51 +431,29 @@ async def _generate(session: Session, target: _Target, *, messages: Any, proxy: 
     spec = _spec_for(target)
     params, previews = _params(spec, messages=messages, prompt=prompt, aspect_ratio=aspect_ratio, width=width,
                                height=height, seed=seed, kwargs=kwargs)
-    total_steps = params.get("steps") or spec.defaults.get("steps")
-    view = _with_zerogpu(session, token, uuid)
-    events = view.astream(spec, prompt, **params)
+    steps = StepCounter(params.get("steps") or spec.defaults.get("steps"))
+    if token is not None:
+        params["zerogpu_token"] = token
+    if uuid is not None:
+        params["zerogpu_uuid"] = uuid
     started = time.monotonic()
-    pending: asyncio.Task[Event] | None = None
-    last_step = 0
+    events = ticking(session.astream(spec, prompt, **params), interval)
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(events.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
+        async for event in events:
+            if event is None:
                 yield Reasoning(status=f"Generating {time.monotonic() - started:.2f}s")
-                continue
-            task, pending = pending, None
-            try:
-                event = task.result()
-            except StopAsyncIteration:  # pragma: no cover - astream always ends with Done
-                return
-            if isinstance(event, Done):
+            elif isinstance(event, Done):
                 yield Reasoning(status=f"Finished {time.monotonic() - started:.2f}s", event=event)
                 yield _final(event.result)
                 return
-            if isinstance(event, (Preview, Progress)):
+            elif isinstance(event, (Preview, Progress)):
                 if isinstance(event, Preview) and previews and event.image is not None:
                     yield _image_response(event.image, ImagePreview)
-                # FLUX.1-dev reports each step twice (a progress update and a preview image), and its final image
-                # as one more preview: show each step once, at most total/total
-                total = (event.total if isinstance(event, Progress) else None) or total_steps
-                step = None if event.step is None else min(event.step, total) if total else event.step
-                if step is not None and step > last_step:
-                    last_step = step
-                    desc = (event.desc if isinstance(event, Progress) else None) or "Step"
-                    yield Reasoning(status=f"{desc} {step}/{total}" if total else f"{desc} {step}", event=event)
-                continue
-            status = status_of(event, total_steps)
-            if status is not None:
+                if steps.advance(event) is not None:
+                    yield Reasoning(status=steps.text(event), event=event)
+            elif (status := status_of(event, steps.total)) is not None:
                 yield status
     finally:
-        if pending is not None and not pending.done():
-            pending.cancel()  # cancels the job on the Space (astream's own cleanup)
-            try:
-                await pending
-            except (asyncio.CancelledError, StopAsyncIteration, Exception):  # noqa: BLE001 - closing
-                pass
         await events.aclose()
 
 

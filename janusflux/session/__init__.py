@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from .core import Session
+from .core import CANCEL_GRACE, Session
 from .credentials import redact
 
-__all__ = ["Session", "redact"]
+__all__ = ["CANCEL_GRACE", "Session", "redact"]

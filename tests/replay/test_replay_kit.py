@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from vcr.request import Request
@@ -98,17 +100,38 @@ def test_block_network_refuses_every_address_and_can_allow_loopback() -> None:
     assert not hasattr(socket.socket, "_janusflux_real")
 
 
-def test_plugin_imports_cheaply_and_sets_the_hf_flags_first() -> None:
+def test_plugin_imports_cheaply_and_sets_nothing() -> None:
+    """Loading the plugin (pytest does it in every project where janusflux is installed) changes no environment
+    variable, patches no socket and imports nothing heavy."""
     code = textwrap.dedent("""
-        import os, sys
-        os.environ.pop("HF_HUB_DISABLE_TELEMETRY", None); os.environ.pop("GRADIO_ANALYTICS_ENABLED", None)
+        import os, socket, sys
+        before, connect = dict(os.environ), socket.socket.connect
         import janusflux.testing
         heavy = [m for m in ("gradio", "gradio_client", "huggingface_hub", "vcr") if m in sys.modules]
-        print(os.environ["HF_HUB_DISABLE_TELEMETRY"], os.environ["GRADIO_ANALYTICS_ENABLED"], heavy)
+        changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))
+        print(changed, heavy, socket.socket.connect is connect)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "1 False []"
+    assert out.stdout.strip() == "[] [] True"
+
+
+def test_plugin_sets_nothing_in_a_project_that_does_not_use_it(tmp_path) -> None:
+    """A pytest run of another project with janusflux installed: the entry-point plugin is loaded, and the tests
+    see the environment they were started with."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_env.py").write_text(
+        "import os, sys\n"
+        "def test_env(pytestconfig):\n"
+        "    assert pytestconfig.pluginmanager.has_plugin('janusflux')\n"
+        "    assert 'HF_HUB_DISABLE_TELEMETRY' not in os.environ and 'GRADIO_ANALYTICS_ENABLED' not in os.environ\n"
+        "    assert 'vcr' not in sys.modules and 'gradio_client' not in sys.modules\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout + out.stderr
 
 
 def test_plugin_skips_without_vcrpy(tmp_path) -> None:
@@ -151,3 +174,71 @@ def test_janusflux_vcr_refuses_a_call_that_was_not_recorded() -> None:
     with pytest.raises(janusflux.JanusfluxError) as info:
         _schnell(14, max_attempts=1)  # another seed: another queue/join body
     assert type(info.value.__cause__).__name__ == "CannotOverwriteExistingCassetteException"
+
+
+# -- the plugin in a user's project: unplayed interactions, allow_unplayed, the record command -----------------------
+TWO_CALLS = '''
+import janusflux
+import pytest
+
+CALLS = {calls}
+
+
+@pytest.mark.janusflux_cassette("calls"{marker})
+def test_calls(janusflux_cassette):
+    for i in range(CALLS):
+        assert janusflux.generate("flux-schnell", f"a boat {{i}}", seed=i, steps=1, width=256, height=256).seed == i
+'''
+
+
+def _project_pytest(project: Path, *args: str, module: str = "pytest") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "JANUSFLUX_", "PYTEST_"))}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    cmd = [sys.executable, "-m", module, *args] if module == "pytest" else [sys.executable, "-m", module, "record",
+                                                                                *args]
+    return subprocess.run([*cmd, "-q", "-p", "no:cacheprovider", "-p", "no:randomly"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=150)
+
+
+@pytest.mark.timeout(400)
+def test_unplayed_interactions_fail_unless_allowed_and_the_record_command(tmp_path: Path) -> None:
+    """Recorded with two calls, replayed by code that makes one: the replay fails naming the unplayed requests;
+    with ``allow_unplayed=True`` it passes. ``python -m janusflux.testing record <tests>`` re-records the cassette
+    (now with one call), after which the strict replay passes."""
+    from test_plugin_example import free_base_port
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\n")
+    test = project / "test_calls.py"
+    cassette = project / "cassettes" / "calls.yaml"
+    port = f"--janusflux-port={free_base_port()}"
+
+    test.write_text(TWO_CALLS.format(calls=2, marker=""))
+    first = _project_pytest(project, port)
+    assert first.returncode == 0 and "1 passed" in first.stdout, first.stdout + first.stderr
+    recorded = cassette.read_text()
+    assert recorded.count("/queue/join") == 2
+
+    test.write_text(TWO_CALLS.format(calls=1, marker=""))
+    strict = _project_pytest(project, port, "--janusflux-record-mode=none")
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "were not replayed" in strict.stdout and "queue/join" in strict.stdout, strict.stdout
+
+    test.write_text(TWO_CALLS.format(calls=1, marker=", allow_unplayed=True"))
+    allowed = _project_pytest(project, port, "--janusflux-record-mode=none")
+    assert allowed.returncode == 0 and "1 passed" in allowed.stdout, allowed.stdout + allowed.stderr
+    assert cassette.read_text() == recorded, "a replay must not rewrite the cassette"
+
+    test.write_text(TWO_CALLS.format(calls=1, marker=""))
+    port = f"--janusflux-port={free_base_port()}"  # a fresh range: the last run's servers may still be closing
+    record = _project_pytest(project, "test_calls.py", port, module="janusflux.testing")
+    assert record.returncode == 0 and "1 passed" in record.stdout, record.stdout + record.stderr
+    assert cassette.read_text().count("/queue/join") == 1
+    replay = _project_pytest(project, port, "--janusflux-record-mode=none")
+    assert replay.returncode == 0 and "1 passed" in replay.stdout, replay.stdout + replay.stderr
+
+
+def test_record_command_usage() -> None:
+    out = subprocess.run([sys.executable, "-m", "janusflux.testing"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "usage: python -m janusflux.testing record" in out.stderr
