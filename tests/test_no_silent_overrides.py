@@ -111,3 +111,13 @@ def test_g4f_keeps_its_documented_placeholder_and_sizes(fleet, tmp_path):
     finally:
         G4F.session.close()
         G4F.session = None
+
+
+def test_cli_local_chat_without_an_image_fails_before_the_twins_start(capsys, monkeypatch):
+    """With --local the missing image is reported before any twin starts (no LocalSession is made)."""
+    from janusflux import cli, local
+
+    started: list[object] = []
+    monkeypatch.setattr(local, "start_local_session", lambda *a, **k: started.append(1))
+    assert cli.main(["chat", "janus", "What is in this picture?", "--local"]) == 2
+    assert "InvalidInputError: image:" in capsys.readouterr().err and started == []

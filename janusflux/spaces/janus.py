@@ -10,11 +10,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, Mapping
 
-from ..errors import InvalidInputError, SpaceAppError
-from ..inputs import ImageInput, check_seed, fold_conversation, prompt_from, resolve_size
+from ..errors import SpaceAppError
+from ..inputs import check_seed, fold_conversation, prompt_from, resolve_size
 from ..models import ModelSpec
 from ..results import ImageList, TextResult
-from ._base import Context, Prepared, check_known, constant, image_result, numeric
+from ._base import Context, Prepared, check_known, constant, image_result, numeric, require_image
 
 CHAT_SEED = 42  # the Space's default seed for understanding
 
@@ -24,10 +24,7 @@ def _chat_prepare(spec: ModelSpec, params: Mapping[str, Any]) -> Prepared:
     question = fold_conversation(params.get("prompt"), params.get("messages"))
     seed = check_seed(params["seed"]) if params.get("seed") is not None else CHAT_SEED
     top_p, temperature = numeric(spec, params, "top_p"), numeric(spec, params, "temperature")
-    image: ImageInput | None = params.get("image")  # loaded by the session
-    if image is None:
-        raise InvalidInputError("image", f"{spec.alias} answers questions about an image and none was given: pass "
-                                         "image= (a path, URL, bytes or PIL image; --image FILE on the command line)")
+    image = require_image(spec, params.get("image"))  # an ImageInput, loaded by the session
     values = {"question": question, "seed": seed, "image": image.path, "top_p": top_p, "temperature": temperature}
     args = tuple(constant(src) if src.startswith("=") else values[src] for _, src in spec.args)
     uploads = {i: values["image"] for i, (_, src) in enumerate(spec.args) if src == "image"}
