@@ -4,7 +4,6 @@ throughput as concurrency grows."""
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 import time
 from collections import Counter

@@ -7,7 +7,8 @@ import os
 import socket
 import statistics
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 # No telemetry flags: the benchmark measures the SDK as a user runs it (whatever tries to leave loopback is refused
 # and listed in the report). No implicit token: the harness passes its made-up token explicitly.
@@ -101,7 +102,7 @@ def median(xs: Iterable[float]) -> float:
 
 def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
     """Median of the per-round ratios a_i / b_i (rounds ran side by side)."""
-    return median(x / y for x, y in zip(a, b) if y > 0)
+    return median(x / y for x, y in zip(a, b, strict=True) if y > 0)
 
 
 def ms(x: float) -> str:

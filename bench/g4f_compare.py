@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .common import FLUX_DEV, TOKEN, interleave, median, paired_ratio
 

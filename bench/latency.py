@@ -192,8 +192,9 @@ def first_calls(fleet: Any, repeat: int = 5) -> dict[str, Any]:
             runs[which].append(data)
     for which, got in runs.items():
         if got and "error" not in out.get(which, {}):
-            out[which] = {"import": median(d["import"] for d in got), "first_call": median(d["first_call"] for d in got),
-                          "n": len(got), "requests": got[-1]["requests"], "given": "the Space id, via the Hub twin"}
+            out[which] = {"import": median(d["import"] for d in got),
+                          "first_call": median(d["first_call"] for d in got), "n": len(got),
+                          "requests": got[-1]["requests"], "given": "the Space id, via the Hub twin"}
     return out
 
 
@@ -213,10 +214,10 @@ class _FastPoll:
 def poll_experiment(fleet: Any, rounds: int) -> dict[str, Any]:
     """An experiment, not a product change: how much of a warm call is gradio_client's 50 ms polling? Times
     ``predict(download_files=False)`` with and without the sleeps in ``gradio_client.utils`` shortened to 2 ms."""
+    import concurrent.futures
+
     import gradio_client
     import gradio_client.utils as gu
-
-    import concurrent.futures
 
     url = fleet.url(FLUX_DEV)
     clients = {p: gradio_client.Client(url, verbose=False, download_files=False) for p in (False, True)}

@@ -44,7 +44,8 @@ else:
     failures = []
 wall = time.perf_counter() - t
 session.close()
-print(json.dumps({{"done": done, "failed": len(failures), "first_errors": sorted(set(failures))[:3], "wall": wall, "baseline_rss": base,
+print(json.dumps({{"done": done, "failed": len(failures), "first_errors": sorted(set(failures))[:3], "wall": wall,
+                   "baseline_rss": base,
                    "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                    "end_rss": proc.memory_info().rss, "threads": proc.num_threads()}}))
 """

@@ -41,7 +41,8 @@ def render(r: dict[str, Any], plot: str | None) -> str:
     add("- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()))
     add(f"- Command: `{r['command']}` ({r['elapsed']:.0f} s). Twins: `janusflux.twins.start_twins` in two child "
         f"processes (so servers and client do not share one interpreter): delay 0 for per-call figures; "
-        f"{per_space} GPU slots per Space and {cap['per_item']:.2f} s per item for capacity. Network: every non-loopback lookup or connection refused in "
+        f"{per_space} GPU slots per Space and {cap['per_item']:.2f} s per item for capacity. Network: every "
+        f"non-loopback lookup or connection refused in "
         f"every benchmark process (refused: {', '.join(r['blocked']) or 'none attempted'}).\n")
 
     k_nodl = "janusflux ÷ gradio_client(download_files=False)"
@@ -151,7 +152,8 @@ def render(r: dict[str, Any], plot: str | None) -> str:
     # 4
     add("## 4. Batch capacity\n")
     add(f"{cap['items']} FLUX items (256², 1 step) over `{FLUX_DEV_}` and `{FLUX_MIRROR_}`, each twin with "
-        f"{per_space} GPU slots and {cap['per_item']:.2f} s per item. Capacity bound = items × per-item ÷ total slots = "
+        f"{per_space} GPU slots and {cap['per_item']:.2f} s per item. "
+        f"Capacity bound = items × per-item ÷ total slots = "
         f"{cap['items']} × {cap['per_item']:.2f} ÷ {cap['slots']} = **{cap['bound']:.2f} s**.\n")
     add("One run per driver (not a median).\n")
     add("| Driver | makespan | ÷ bound | items per Space |")
@@ -163,10 +165,11 @@ def render(r: dict[str, Any], plot: str | None) -> str:
     add("")
     if plot:
         add(f"![throughput and latency against calls in flight]({plot})\n")
-    add("| in flight | items | alias order: median latency | images/s | mirrors alternated: median latency | images/s |")
+    add("| in flight | items | alias order: median latency | images/s "
+        "| mirrors alternated: median latency | images/s |")
     add("|---|---|---|---|---|---|")
     a_rows, b_rows = cap["sweep"]["alias order"], cap["sweep"]["mirrors alternated"]
-    for x, y in zip(a_rows, b_rows):
+    for x, y in zip(a_rows, b_rows, strict=True):
         add(f"| {x['concurrency']} | {x['items']} | {_ms(x['latency'])} | {x['throughput']:.1f} | "
             f"{_ms(y['latency'])} | {y['throughput']:.1f} |")
     add(f"\nCapacity bound on throughput: {cap['ideal_throughput']:.0f} images/s with ≥ {cap['slots']} in flight.\n")
@@ -181,14 +184,15 @@ def render(r: dict[str, Any], plot: str | None) -> str:
     else:
         add(f"Failed: {mem.get('error')}\n")
     # 6
-    add(f"## 6. Start-up (fresh interpreters, interleaved, median)\n")
+    add("## 6. Start-up (fresh interpreters, interleaved, median)\n")
     add("| Command | median |")
     add("|---|---|")
     for k in ("python -c pass", "import gradio_client", "import janusflux", "janusflux --help"):
         if k in st:
             add(f"| `{k}` | {_ms(st[k])} |")
     add(f"\nRatio import janusflux ÷ import gradio_client: **{st['ratio']:.2f}** (interpreter start subtracted: "
-        f"{st['ratio_net']:.2f}). Modules loaded by `import janusflux`: {st['janusflux_imports'] or 'none of the heavy ones'}."
+        f"{st['ratio_net']:.2f}). "
+        f"Modules loaded by `import janusflux`: {st['janusflux_imports'] or 'none of the heavy ones'}."
         f" {'CLI: `' + st['cli'] + '`.' if st.get('cli') else 'CLI: `janusflux.cli` does not exist yet.'}\n")
     # notes
     add("## Where a target is missed: why, and what would close it\n")

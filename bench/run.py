@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     __package__ = "bench"
 
-from bench.common import FLUX_DEV, FLUX_MIRROR, JANUS, guard_network, setup_env  # noqa: E402
+from bench.common import FLUX_DEV, FLUX_MIRROR, JANUS, guard_network, setup_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
                            "machine": machine(), "rounds": rounds, "commit": commit(),
                            "command": "python -m bench.run" + (" --quick" if q else "")}
     t0 = time.monotonic()
-    log = (lambda *m: print("bench:", *m, file=sys.stderr, flush=True))
+
+    def log(*m: object) -> None:
+        print("bench:", *m, file=sys.stderr, flush=True)
+
     # two twin processes, started in parallel: delay 0 for per-call figures; 4 slots and 0.25 s/item for capacity
     fast = twinproc.RemoteFleet(spaces=[FLUX_DEV, FLUX_MIRROR, JANUS], delay=0.0, quota=1e12, concurrency=8)
     slow = twinproc.RemoteFleet(spaces=[FLUX_DEV, FLUX_MIRROR], delay=0.25, quota=1e12, concurrency=4)

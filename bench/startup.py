@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from typing import Any
 
 from .common import interleave, median, paired_ratio
@@ -41,8 +40,8 @@ def measure(rounds: int) -> dict[str, Any]:
     out: dict[str, Any] = {k: median(v) for k, v in t.items()}
     out["ratio"] = paired_ratio(t["import janusflux"], t["import gradio_client"])
     base = t["python -c pass"]
-    out["ratio_net"] = paired_ratio([a - b for a, b in zip(t["import janusflux"], base)],
-                                    [a - b for a, b in zip(t["import gradio_client"], base)])
+    out["ratio_net"] = paired_ratio([a - b for a, b in zip(t["import janusflux"], base, strict=True)],
+                                    [a - b for a, b in zip(t["import gradio_client"], base, strict=True)])
     out["cli"] = " ".join(os.path.basename(c) if i == 0 else c for i, c in enumerate(cli)) if cli else None
     # what importing janusflux pulls in (does it import gradio_client/httpx eagerly?)
     p = subprocess.run([py, "-c", "import sys, janusflux; print(' '.join(m for m in ('gradio_client', 'httpx', "

@@ -52,7 +52,7 @@ class RemoteFleet:
         self._ready = False
         self.delay = float(kwargs.get("delay", 0.01))
 
-    def ready(self) -> "RemoteFleet":
+    def ready(self) -> RemoteFleet:
         """Wait until the child's servers listen (start several children first, then wait: they start in parallel)."""
         if self._ready:
             return self
@@ -100,7 +100,7 @@ class RemoteFleet:
                 self.proc.kill()
                 self.proc.wait()
 
-    def __enter__(self) -> "RemoteFleet":
+    def __enter__(self) -> RemoteFleet:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -11,7 +11,10 @@ The module-level functions use a default :class:`Session` created on first use (
 from __future__ import annotations
 
 import threading
-from typing import Any as _Any, AsyncIterator as _AsyncIterator, Iterator as _Iterator, cast as _cast
+from collections.abc import AsyncIterator as _AsyncIterator
+from collections.abc import Iterator as _Iterator
+from typing import Any as _Any
+from typing import cast as _cast
 
 from typing_extensions import Unpack as _Unpack
 
@@ -32,8 +35,8 @@ from .errors import (
     SpaceUnavailableError,
     UnknownModelError,
 )
-from .params import GenerateParams
 from .models import ModelSpec, Range, get_model, list_models, register_model, unregister_model
+from .params import GenerateParams
 from .results import (
     Done,
     Event,

@@ -18,9 +18,9 @@ flat row per item in its final state (see :func:`metadata_rows`), rewritten at t
 
 Each item has a deterministic id (its ``id``, else its line number and a hash of its normalised parameters) and
 writes ``<id>.png`` (PNG text metadata: prompt, seed, model, Space), atomically. The crash-safe journal
-(``manifest.jsonl`` in the output folder) gets one line per finished attempt — status ``done`` or ``failed`` with the prompt, the
-parameters, the seed used, the Space, the file and the error — flushed and fsynced before the next. Running the same
-batch again skips the items whose last line is ``done`` and whose file exists, and retries the others.
+(``manifest.jsonl`` in the output folder) gets one line per finished attempt — status ``done`` or ``failed`` with the
+prompt, the parameters, the seed used, the Space, the file and the error — flushed and fsynced before the next.
+Running the same batch again skips the items whose last line is ``done`` and whose file exists, and retries the others.
 
 Pacing: when the user's ZeroGPU quota is exhausted (``QuotaExceededError(scope="user")`` with a retry-after), the
 whole batch pauses for the retry-after (if it is within ``max_wait``) instead of hammering the Spaces; beyond
@@ -44,10 +44,11 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from . import policy
 from .errors import InvalidInputError, JanusfluxError, QuotaExceededError
@@ -72,7 +73,7 @@ __all__ = [
 log = logging.getLogger("janusflux.batch")
 
 PARAMS = IMAGE_SETTINGS
-FIELDS = ("prompt", "model", "id") + PARAMS
+FIELDS = ("prompt", "model", "id", *PARAMS)
 _INTS = ("seed", "width", "height", "steps")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 METADATA = "metadata.jsonl"
@@ -123,7 +124,8 @@ def _number(name: str, value: Any) -> Any:
     raise InvalidInputError(name, f"expected a number, got {value!r}")
 
 
-def _normalise(raw: Mapping[str, Any], defaults: Mapping[str, Any], model: str) -> tuple[str | None, str, dict]:
+def _normalise(raw: Mapping[str, Any], defaults: Mapping[str, Any],
+               model: str) -> tuple[str | None, str, dict[str, Any]]:
     """(prompt, model, params) of a raw item over the defaults; raises InvalidInputError for a bad field. Other
     fields are not parameters: they are kept (see :attr:`BatchItem.extra`)."""
     prompt = raw.get("prompt")
@@ -232,7 +234,8 @@ def load_items(source: Any, *, model: str = "flux", **defaults: Any) -> list[Bat
             if isinstance(raw, Exception):
                 raise raw
             if not isinstance(raw, Mapping):
-                raise InvalidInputError("input", f"line {line}: expected an object or a prompt, got {type(raw).__name__}")
+                raise InvalidInputError("input",
+                                        f"line {line}: expected an object or a prompt, got {type(raw).__name__}")
             explicit = raw.get("id")
             if explicit is not None and str(explicit).strip() != "":
                 explicit = str(explicit).strip()
@@ -290,7 +293,7 @@ class _Manifest:
             if needs_newline:
                 with open(path, "ab") as f:
                     f.write(b"\n")
-        self._f = open(path, "a", encoding="utf-8")
+        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held open until close()
 
     def last(self) -> dict[str, dict[str, Any]]:
         return {rec["id"]: rec for rec in read_manifest(self.path)}
@@ -386,7 +389,8 @@ class BatchSummary:
         return {"total": self.total, "done": self.done, "skipped": self.skipped, "failed": self.failed,
                 "pending": self.pending, "elapsed": round(self.elapsed, 3), "paused": round(self.paused, 3),
                 "interrupted": self.interrupted, "ok": self.ok,
-                "stopped_by": None if self.stopped_by is None else f"{type(self.stopped_by).__name__}: {self.stopped_by}",
+                "stopped_by": (None if self.stopped_by is None
+                               else f"{type(self.stopped_by).__name__}: {self.stopped_by}"),
                 "out_dir": self.out_dir, "manifest": self.manifest, "failures": self.failures}
 
     def __str__(self) -> str:
@@ -423,7 +427,7 @@ class _Runner:
             return
         try:
             self.on_event(item, ev)
-        except Exception:  # noqa: BLE001 - a progress callback must not break the batch
+        except Exception:
             log.exception("batch on_event callback failed")
 
     # pacing
@@ -465,7 +469,7 @@ class _Runner:
             self.failed.append(rec)
         self.emit(item, ItemFailed(record=rec, error=error))
 
-    def work(self, q: "queue.Queue[BatchItem]") -> None:
+    def work(self, q: queue.Queue[BatchItem]) -> None:
         try:
             while not self.stop.is_set():
                 try:
@@ -566,7 +570,7 @@ class _Runner:
         if not images or not all(isinstance(im, ImageResult) for im in images):
             raise InvalidInputError("model", f"{item.model} returned no image")
         names = [item.file] if len(images) == 1 else [f"{item.id}-{i}.png" for i in range(len(images))]
-        for image, name in zip(images, names):
+        for image, name in zip(images, names, strict=True):
             image.save(self.out_dir / name)  # atomic, with PNG text metadata; the bytes go with the result
         return names, images
 
@@ -603,13 +607,14 @@ def run_batch(
     """Run a batch (see the module docstring) and return its :class:`BatchSummary`.
 
     ``session``: the :class:`~janusflux.Session` to use (default: a new one from the environment, closed at the end).
-    ``concurrency``: calls in flight per model group (a model's first Space and its mirrors). ``on_event(item, event)`` receives the calls' progress events and
-    the batch's own (:class:`ItemStart`, :class:`ItemDone`, :class:`ItemFailed`, :class:`ItemSkipped`,
-    :class:`BatchPaused`, :class:`BatchStart`, :class:`BatchStopping`), from worker threads. ``stop_event``: set it to stop taking new items
-    (in-flight ones finish); ``abort_event``: set it to cancel the ones in flight too. ``max_wait``: the longest
-    quota pause accepted. ``timeout``: per call. ``call_max_wait``: the wait budget each call gets inside the
-    session (small, so that quota walls come back to the batch, which pauses as a whole). ``handle_signals``: in
-    the main thread, SIGINT/SIGTERM set ``stop_event`` (a second one sets ``abort_event``) for the run's duration.
+    ``concurrency``: calls in flight per model group (a model's first Space and its mirrors). ``on_event(item, event)``
+    receives the calls' progress events and the batch's own (:class:`ItemStart`, :class:`ItemDone`,
+    :class:`ItemFailed`, :class:`ItemSkipped`, :class:`BatchPaused`, :class:`BatchStart`, :class:`BatchStopping`), from
+    worker threads. ``stop_event``: set it to stop taking new items (in-flight ones finish); ``abort_event``: set it
+    to cancel the ones in flight too. ``max_wait``: the longest quota pause accepted. ``timeout``: per call.
+    ``call_max_wait``: the wait budget each call gets inside the session (small, so that quota walls come back to the
+    batch, which pauses as a whole). ``handle_signals``: in the main thread, SIGINT/SIGTERM set ``stop_event`` (a
+    second one sets ``abort_event``) for the run's duration.
     ``defaults``: ``seed``, ``aspect_ratio``, ``width``, ``height``, ``steps``, ``guidance`` for every item.
     """
     t0 = time.monotonic()
@@ -626,7 +631,7 @@ def run_batch(
     own_session = session is None
     summary = BatchSummary(total=len(items), out_dir=str(out), manifest=str(man.path))
     runner = None
-    restore: list[tuple[int, Any]] = []
+    restore: list[tuple[signal.Signals, Any]] = []
     try:
         _remove_stale_parts(out, items)
         last = man.last()
@@ -702,7 +707,7 @@ def _steps_and_guidance(item: BatchItem) -> tuple[Any, Any]:
         spec = get_model(item.model)
     except InvalidInputError:
         return item.params.get("steps"), item.params.get("guidance")
-    return tuple(item.params.get(k, spec.defaults.get(k) if k in spec.accepts else None)  # type: ignore[return-value]
+    return tuple(item.params.get(k, spec.defaults.get(k) if k in spec.accepts else None)
                  for k in ("steps", "guidance"))
 
 

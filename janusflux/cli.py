@@ -27,10 +27,11 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
-__all__ = ["main", "build_parser", "exit_code"]
+__all__ = ["build_parser", "exit_code", "main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_QUOTA, EXIT_UNAVAILABLE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 
@@ -178,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# -- sessions ------------------------------------------------------------------------------------------------------------
+# -- sessions ----------------------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _session(args: argparse.Namespace, **kwargs: Any) -> Iterator[Any]:
     from .local import local_requested, local_session
@@ -293,7 +294,7 @@ def _emit_json(obj: Any) -> None:
     print(json.dumps(obj, indent=None, default=str))
 
 
-# -- commands ------------------------------------------------------------------------------------------------------------
+# -- commands ----------------------------------------------------------------------------------------------------------
 def _output_paths(output: str | None, model: str, seed: int | None, i: int, count: int, n_images: int) -> list[Path]:
     if output is None:
         base = Path(f"{model.replace('/', '_')}-{seed}.png")
@@ -338,7 +339,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             if not all(isinstance(im, ImageResult) for im in images):
                 raise InvalidInputError("model", f"{model} does not make images; use `janusflux chat`")
             paths = _output_paths(args.output, model, images[0].seed, i, args.count, len(images))
-            for image, path in zip(images, paths):
+            for image, path in zip(images, paths, strict=True):
                 saved = image.save(path)
                 out.append({"file": str(saved), "seed": image.seed, "model": image.model, "space_id": image.space_id,
                             "width": image.width, "height": image.height, "prompt": image.prompt,
@@ -502,7 +503,7 @@ def _range(r: Any) -> str:
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import list_models
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for alias, spec in sorted(list_models().items()):
         rows.append({"alias": alias, "kind": spec.kind, "family": spec.family, "spaces": list(spec.spaces),
                      "endpoint": spec.api_name, "limits": {k: _range(v) for k, v in spec.limits.items()},

@@ -31,10 +31,12 @@ answer keeps that answer as sent (HTML and line breaks included) in ``.space_tit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal, Sequence
+from typing import Literal
 
 __all__ = [
+    "ExpiredProxyToken",
     "GPUTaskAbortedError",
     "GenerationTimeoutError",
     "HostUnreachableError",
@@ -52,7 +54,6 @@ __all__ = [
     "SpaceError",
     "SpaceUnavailableError",
     "StalledJobError",
-    "ExpiredProxyToken",
     "UnknownModelError",
 ]
 

@@ -3,34 +3,41 @@ any request is sent, and names the parameter."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import math
 import numbers
 import os
-import contextlib
-import contextvars
 import random
 import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeGuard
 
 from .errors import InvalidInputError
 from .models import SEED_MAX, ModelSpec, Range
 
-__all__ = ["Messages", "fold_conversation", "prompt_from", "resolve_size", "parse_aspect_ratio"]
+__all__ = ["Messages", "fold_conversation", "parse_aspect_ratio", "prompt_from", "resolve_size"]
 
 Messages = Sequence[Mapping[str, Any]]
 _ROLES = ("system", "user", "assistant")
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x/]\s*(\d+(?:\.\d+)?)\s*$")
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[numbers.Integral]:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def _is_real(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))  # type: ignore[arg-type]
+def _is_real(v: object) -> TypeGuard[numbers.Real]:
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an int beyond float's range
+        return False
 
 
 def message_text(content: Any, param: str) -> str:
@@ -55,11 +62,13 @@ def message_text(content: Any, param: str) -> str:
 def check_messages(messages: object) -> list[tuple[str, str]]:
     """Validate messages and return (role, text) pairs."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise InvalidInputError("messages", f"expected a list of {{'role', 'content'}} dicts, got {type(messages).__name__}")
+        raise InvalidInputError("messages",
+                                f"expected a list of {{'role', 'content'}} dicts, got {type(messages).__name__}")
     out = []
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping):
-            raise InvalidInputError("messages", f"item {i} is a {type(m).__name__}, expected a dict with role and content")
+            raise InvalidInputError("messages",
+                                    f"item {i} is a {type(m).__name__}, expected a dict with role and content")
         role = m.get("role")
         if role not in _ROLES:
             raise InvalidInputError("messages", f"item {i} has role {role!r}; expected one of {', '.join(_ROLES)}")
@@ -124,7 +133,7 @@ def _snap(param: str, value: object, rng: Range) -> int:
     if not _is_int(value):
         raise InvalidInputError(param, f"expected an int, got {value!r}")
     step = int(rng.step or 1)
-    snapped = int(round(int(value) / step) * step)  # type: ignore[arg-type]
+    snapped = round(Fraction(int(value), step)) * step  # exact: an int too big for a float is just out of range
     if not rng.lo <= snapped <= rng.hi:
         raise InvalidInputError(param, f"{value} is outside {rng}")
     return snapped
@@ -212,26 +221,30 @@ def check_seed(seed: object, rng: random.Random | None = None) -> int:
         return (rng or _SEED_SOURCE.get() or random.SystemRandom()).randint(0, SEED_MAX)
     if not _is_int(seed):
         raise InvalidInputError("seed", f"expected an int in 0..{SEED_MAX}, got {seed!r}")
-    if not 0 <= int(seed) <= SEED_MAX:  # type: ignore[arg-type]
+    if not 0 <= int(seed) <= SEED_MAX:
         raise InvalidInputError("seed", f"{seed} is outside 0..{SEED_MAX}")
-    return int(seed)  # type: ignore[arg-type]
+    return int(seed)
 
 
 def check_number(param: str, value: object, rng: Range, *, integer: bool = False) -> float | int:
-    ok = _is_int(value) if integer else _is_real(value)
-    if not ok:
+    number: float | int
+    if integer and _is_int(value):
+        number = int(value)
+    elif not integer and _is_real(value):
+        number = float(value)
+    else:
         raise InvalidInputError(param, f"expected {'an int' if integer else 'a number'} in {rng}, got {value!r}")
-    if not rng.lo <= float(value) <= rng.hi:  # type: ignore[arg-type]
+    if not rng.lo <= number <= rng.hi:
         raise InvalidInputError(param, f"{value} is outside {rng}")
-    return int(value) if integer else float(value)  # type: ignore[arg-type]
+    return number
 
 
 def check_timeout(param: str, value: object) -> float | None:
     if value is None:
         return None
-    if not _is_real(value) or float(value) <= 0:  # type: ignore[arg-type]
+    if not _is_real(value) or float(value) <= 0:
         raise InvalidInputError(param, f"expected a positive number of seconds, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -276,7 +289,7 @@ def load_image(image: object, tmpdir: str, *, param: str = "image", fetch: Any =
         buf = io.BytesIO()
         try:
             image.save(buf, format="PNG")
-        except Exception as e:  # noqa: BLE001 - any PIL failure is an invalid image
+        except Exception as e:
             raise InvalidInputError(param, f"cannot encode the PIL image ({e})") from e
         return write(buf.getvalue())
     if isinstance(image, (bytes, bytearray, memoryview)):

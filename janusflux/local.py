@@ -20,7 +20,8 @@ import atexit
 import contextlib
 import os
 import secrets
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .session import Session
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from .errors import InvalidInputError, UnknownModelError
 
@@ -59,7 +60,7 @@ class ModelSpec:
     fixed_size: tuple[int, int] | None = None
     description: str = ""
 
-    def replace(self, **changes: Any) -> "ModelSpec":
+    def replace(self, **changes: Any) -> ModelSpec:
         """A copy with some fields changed, e.g. ``spec.replace(spaces=("http://127.0.0.1:7860",))``."""
         if "spaces" in changes:
             changes["spaces"] = tuple(changes["spaces"])

@@ -12,9 +12,10 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ResultError, ResultGoneError
 
@@ -122,7 +123,7 @@ class ImageResult:
         return self._path
 
     @property
-    def image(self) -> "PILImage.Image":
+    def image(self) -> PILImage.Image:
         """The image as a PIL image (decoded on each access; cheap to keep the bytes)."""
         from PIL import Image
 
@@ -214,7 +215,7 @@ class TextResult(str):
     timings: dict[str, float]
 
     def __new__(cls, text: str, *, model: str | None = None, space_id: str | None = None, seed: int | None = None,
-                question: str | None = None, timings: dict[str, float] | None = None) -> "TextResult":
+                question: str | None = None, timings: dict[str, float] | None = None) -> TextResult:
         obj = super().__new__(cls, text)
         obj.model, obj.space_id, obj.seed, obj.question = model, space_id, seed, question
         obj.timings = dict(timings or {})
@@ -233,7 +234,7 @@ class TextResult(str):
                 "seed": self.seed, "timings": self.timings}
 
 
-Result = Union[ImageResult, ImageList, TextResult]
+Result = ImageResult | ImageList | TextResult
 
 
 def _short(s: str | None, n: int = 40) -> str | None:

@@ -39,7 +39,8 @@ and replayed, twins stopped and network blocked, by ``pytest tests/replay``. Aga
 huggingface.co (needs ``HF_TOKEN`` and the network, so it cannot run on the offline development machines; scenarios
 that need twin fault knobs skip)::
 
-    HF_TOKEN=hf_... pytest tests/replay --janusflux-record --janusflux-real   # or: python -m janusflux.testing record --real
+    HF_TOKEN=hf_... pytest tests/replay --janusflux-record --janusflux-real
+    HF_TOKEN=hf_... python -m janusflux.testing record --real   # the same
 
 writes ``cassettes/real/`` (replayed with ``pytest tests/replay --janusflux-real``).
 
@@ -72,9 +73,10 @@ import re
 import socket
 import sys
 import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .vcrkit import (
     FAKE_JWT,
@@ -104,21 +106,21 @@ if TYPE_CHECKING:
     from .twins import TwinFleet
 
 __all__ = [
-    "CassetteSecretError",
     "DEFAULT_PORT",
     "FAKE_JWT",
     "INPUT_NAME",
     "JWT_EXPIRATION",
-    "JanusfluxCassette",
     "MATCH_ON",
     "MULTIPART_BOUNDARY",
     "NOISE_HEADERS",
-    "NetworkBlocked",
-    "SECRET_HEADERS",
     "SCRUBBED",
+    "SECRET_HEADERS",
     "SESSION_HASH",
-    "Scrubber",
     "TWIN_TOKEN",
+    "CassetteSecretError",
+    "JanusfluxCassette",
+    "NetworkBlocked",
+    "Scrubber",
     "block_network",
     "hub_url",
     "janusflux_vcr",
@@ -188,11 +190,11 @@ def _no_heartbeat() -> Iterator[None]:
         yield
         return
     real = Client.__dict__["_stream_heartbeat"]
-    Client._stream_heartbeat = staticmethod(lambda *a, **k: None)  # type: ignore[method-assign]
+    Client._stream_heartbeat = staticmethod(lambda *a, **k: None)
     try:
         yield
     finally:
-        Client._stream_heartbeat = real  # type: ignore[method-assign]
+        Client._stream_heartbeat = real
 
 
 def hub_url(port: int, host: str = HOST) -> str:
@@ -208,8 +210,8 @@ class JanusfluxCassette:
     path: Path
     recording: bool
     hub_url: str
-    session: "Session"
-    fleet: "TwinFleet | None" = None  # the live twins while recording against them (None on replay)
+    session: Session
+    fleet: TwinFleet | None = None  # the live twins while recording against them (None on replay)
     cassette: Any = None  # the vcrpy Cassette
     real: bool = False
 
@@ -233,7 +235,7 @@ def _need(module: str, why: str) -> None:
         pytest.skip(f"janusflux.testing needs {module} {why}")
 
 
-def _start_fleet(**kwargs: Any) -> "TwinFleet":
+def _start_fleet(**kwargs: Any) -> TwinFleet:
     _need("gradio", "to record against the local twins (pip install 'janusflux[twins]')")
     from .twins import start_twins
 
@@ -242,7 +244,7 @@ def _start_fleet(**kwargs: Any) -> "TwinFleet":
     return start_twins(**kwargs)
 
 
-def _reset_fleet(fleet: "TwinFleet") -> None:
+def _reset_fleet(fleet: TwinFleet) -> None:
     fleet.clear_faults()
     for space in fleet.urls:
         fleet.set_stage(space, "RUNNING")
@@ -270,7 +272,7 @@ if pytest is not None:
                                            "--janusflux-real; allow_unplayed: replay need not use every interaction")
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, None]:
         """A request missing from a replayed cassette reaches the test as a janusflux error: say it in plain words."""
         outcome = yield
         report = outcome.get_result()
@@ -283,7 +285,7 @@ if pytest is not None:
             report.longrepr = f"{report.longrepr}\n\njanusflux: a request is not in the cassette: {unmatched}"
 
     @pytest.fixture(scope="session")
-    def janusflux_twins(pytestconfig: Any) -> Iterator["TwinFleet"]:
+    def janusflux_twins(pytestconfig: Any) -> Iterator[TwinFleet]:
         """The local twins on the fixed port (started on first use, stopped at the end of the test session)."""
         fleet = _start_fleet(port=_port(pytestconfig))
         try:
@@ -325,9 +327,8 @@ if pytest is not None:
         port = int(twins_kw.get("port") or _port(config))
         if real:
             hub, guard = REAL_ENDPOINT, (contextlib.nullcontext() if recording else block_network())
-            if recording:
-                if not os.environ.get("HF_TOKEN"):
-                    pytest.skip("recording from the real Spaces needs HF_TOKEN (and huggingface.co)")
+            if recording and not os.environ.get("HF_TOKEN"):
+                pytest.skip("recording from the real Spaces needs HF_TOKEN (and huggingface.co)")
             session_kw.setdefault("token", os.environ.get("HF_TOKEN") or TWIN_TOKEN)
         else:
             hub = hub_url(port)
@@ -372,7 +373,7 @@ if pytest is not None:
                 _reset_fleet(fleet)
 
     @pytest.fixture
-    def janusflux_session(janusflux_cassette: JanusfluxCassette) -> "Session":
+    def janusflux_session(janusflux_cassette: JanusfluxCassette) -> Session:
         """The session the cassette's test runs on (also janusflux's default session meanwhile)."""
         return janusflux_cassette.session
 

@@ -7,7 +7,8 @@ import copy
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ class Scrubber:
     def check(self, path: str, cassette: dict[str, Any]) -> None:
         """Raise :class:`CassetteSecretError` if a secret is still anywhere in ``cassette`` (vcrpy's dict)."""
         found: list[str] = []
-        for i, (req, resp) in enumerate(zip(cassette.get("requests", []), cassette.get("responses", []))):
+        for i, (req, resp) in enumerate(zip(cassette.get("requests", []), cassette.get("responses", []), strict=True)):
             where = f"interaction {i} ({req.method} {self._scrub_str(req.uri)})"
             found += self.find(_as_bytes(req.uri), f"the request URI of {where}")
             found += self.find(_as_bytes(req.body or b""), f"the request body of {where}")
@@ -231,7 +232,7 @@ def janusflux_vcr_config(scrubber: Scrubber | None = None, **overrides: Any) -> 
 
 
 def janusflux_vcr(cassette_dir: str | os.PathLike[str] | None = None, secrets: Any = (),
-                  **overrides: Any) -> "vcr.VCR":
+                  **overrides: Any) -> vcr.VCR:
     """A ``vcr.VCR`` with :func:`janusflux_vcr_config` (``cassette_library_dir`` = ``cassette_dir``) that scrubs
     ``secrets`` (and every secret shape) from what it records and refuses to write a cassette still holding one
     (:class:`CassetteSecretError`)."""
@@ -246,6 +247,5 @@ def janusflux_vcr(cassette_dir: str | os.PathLike[str] | None = None, secrets: A
     repeats = config.pop("allow_playback_repeats")  # a use_cassette() option, not a VCR() one
     recorder = vcr.VCR(**config)
     recorder.register_persister(_CheckingPersister(scrubber))
-    recorder.use_cassette = functools.partial(recorder.use_cassette,  # type: ignore[method-assign]
-                                              allow_playback_repeats=repeats)
+    recorder.use_cassette = functools.partial(recorder.use_cassette, allow_playback_repeats=repeats)
     return recorder

@@ -11,13 +11,14 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ExpiredProxyToken
 from .zerogpu_texts import classify, parse_wait
 
-__all__ = ["JwtCache", "classify", "parse_wait", "ExpiredProxyToken"]
+__all__ = ["ExpiredProxyToken", "JwtCache", "classify", "parse_wait"]
 
 JWT_LIFETIME = 600.0  # what janusflux asks for, seconds
 JWT_MARGIN = 60.0  # refresh this long before expiry

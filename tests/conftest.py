@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,7 +19,7 @@ os.environ.pop("HF_TOKEN", None)  # tests pass tokens explicitly
 
 
 @pytest.fixture(scope="session")
-def fleet() -> Iterator["object"]:
+def fleet() -> Iterator[object]:
     """All twins and the Hub twin, started once. Quota is large; tests that exercise quota use their own token
     (each token is its own user with its own quota) or their own fleet."""
     from janusflux.twins import start_twins

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -73,6 +74,7 @@ CASES: list[tuple[str, str, Any, dict[str, Any], str]] = [
     ("width-too-small", "flux", "x", {"width": 128}, "width"),
     ("width-float", "flux", "x", {"width": 512.0}, "width"),
     ("width-bool", "flux", "x", {"width": True}, "width"),
+    ("width-huge", "flux", "x", {"width": 10**400}, "width"),  # too big for float(): no OverflowError
     ("height-str", "flux", "x", {"height": "512"}, "height"),
     ("height-negative", "flux", "x", {"height": -256}, "height"),
     ("seed-negative", "flux", "x", {"seed": -1}, "seed"),
@@ -84,10 +86,12 @@ CASES: list[tuple[str, str, Any, dict[str, Any], str]] = [
     ("steps-too-many", "flux", "x", {"steps": 51}, "steps"),
     ("steps-fractional", "flux", "x", {"steps": 2.5}, "steps"),
     ("steps-str", "flux", "x", {"steps": "4"}, "steps"),
+    ("steps-huge", "flux", "x", {"steps": 10**400}, "steps"),
     ("guidance-too-low", "flux", "x", {"guidance": 0.5}, "guidance"),
     ("guidance-too-high", "flux", "x", {"guidance": 16}, "guidance"),
     ("guidance-str", "flux", "x", {"guidance": "high"}, "guidance"),
     ("guidance-nan", "flux", "x", {"guidance": math.nan}, "guidance"),
+    ("guidance-huge-int", "flux", "x", {"guidance": 10**400}, "guidance"),
     ("guidance-on-schnell", "flux-schnell", "x", {"guidance": 3.5}, "guidance"),
     ("janus-guidance-too-high", "janus-pro-7b-image", "x", {"guidance": 11}, "guidance"),
     ("temperature-on-flux", "flux", "x", {"temperature": 0.5}, "temperature"),

@@ -291,7 +291,7 @@ def test_resume_after_a_crash_mid_write(session, tmp_path):
     stale = out / f".{ids[1]}.png.x1y2z3.part"
     stale.write_bytes(b"\x89PNG half an image")
     with open(out / "manifest.jsonl", "a", encoding="utf-8") as f:
-        f.write('{"id": "%s", "status": "do' % ids[1])  # no newline: the process died here
+        f.write(f'{{"id": "{ids[1]}", "status": "do')  # no newline: the process died here
     summary = run_batch(prompts, out, session=session, **SMALL)
     assert (summary.done, summary.skipped, summary.failed) == (1, 1, 0)
     assert not stale.exists()

@@ -79,8 +79,8 @@ def test_report_prose_comes_from_the_figures() -> None:
     res = json.loads((ROOT / "bench" / "results.json").read_text())
     text = report.render(res, None)
     assert "Code measured: commit" in text and "single run" in text
-    for unchecked in ("same outputs both ways", "(checked before timing)", "no fidelity gap", "the gap is gradio_client's",
-                      "a constant per call"):
+    for unchecked in ("same outputs both ways", "(checked before timing)", "no fidelity gap",
+                      "the gap is gradio_client's", "a constant per call"):
         assert unchecked not in text, unchecked
     slow = res["g4f_slow"]["times"]
     slow["janusflux generate()"]["median"] += 1.0  # the gap at 0.25 s compute is now far from the one at delay 0
@@ -102,7 +102,8 @@ def test_reliability_counts_from_junit(tmp_path: Path) -> None:
         '</testsuite></testsuites>')
     doc = ("| Case | Expected | Test | Status |\n|---|---|---|---|\n"
            "| a | x | `test_a` | FAIL (fixed; was: slow) |\n| b | x | `test_b[PAUSED,RUNTIME_ERROR]` | pass |\n"
-           "| c | x | `test_c` | pass |\n| d | x | `test_gone` | pass |\n\n<!-- counts:begin -->\nold\n<!-- counts:end -->\n")
+           "| c | x | `test_c` | pass |\n| d | x | `test_gone` | pass |\n\n"
+           "<!-- counts:begin -->\nold\n<!-- counts:end -->\n")
     text, missing = rr.rewrite(doc, rr.outcomes(str(junit)), "abc123")
     assert "| `test_a` | pass (fixed; was: slow) |" in text
     assert "| `test_b[PAUSED,RUNTIME_ERROR]` | FAIL |" in text

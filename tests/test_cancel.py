@@ -23,15 +23,15 @@ import concurrent.futures
 import gc
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import janusflux
 from janusflux import Log, Preview, Progress, Waiting
-from janusflux.twins import apps
-
 from janusflux.session import CANCEL_GRACE
+from janusflux.twins import apps
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(30)]
 

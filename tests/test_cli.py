@@ -101,7 +101,7 @@ def test_chat_with_image_and_turns(hub_env, capsys, tmp_path):
     assert "User: Describe the colours." in data["text"] and "Assistant: Mostly red." in data["text"]
 
 
-# -- models and doctor ---------------------------------------------------------------------------------------------------
+# -- models and doctor -------------------------------------------------------------------------------------------------
 def test_models_text_and_json(capsys):
     assert main(["models"]) == 0
     text = capsys.readouterr().out

@@ -97,7 +97,8 @@ def test_classify_zerogpu_texts():
     assert (e.scope, e.requested, e.left, e.retry_after) == ("user", 75.0, 42.0, 754.0)
     assert e.space_id == "a/b" and e.endpoint == "/infer"
     old = classify("ZeroGPU quota exceeded",
-                   'You have exceeded your GPU quota (60s requested vs. 42s left). <a href="x">Try again in 0:01:23</a>',
+                   'You have exceeded your GPU quota (60s requested vs. 42s left). '
+                   '<a href="x">Try again in 0:01:23</a>',
                    space_id=None, endpoint=None)
     assert (old.requested, old.left, old.retry_after) == (60.0, 42.0, 83.0)
     space = classify("ZeroGPU quota exceeded", "Space app has reached its GPU limit. Try re-running outside of "

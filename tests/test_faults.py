@@ -16,7 +16,6 @@ import pytest
 from PIL import Image
 
 import janusflux
-from janusflux.session import CANCEL_GRACE
 from janusflux import (
     Done,
     Fallback,
@@ -30,6 +29,7 @@ from janusflux import (
     Waiting,
     Waking,
 )
+from janusflux.session import CANCEL_GRACE
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(30)]
 

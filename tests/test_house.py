@@ -76,7 +76,7 @@ def test_one_parameter_set() -> None:
     assert UNIFIED == ("prompt", "messages", "image", "seed", "aspect_ratio", "width", "height", "steps", "guidance",
                        "temperature", "top_p")
     assert batch.PARAMS == IMAGE_SETTINGS == ("seed", "aspect_ratio", "width", "height", "steps", "guidance")
-    assert g4f._PASSED_KWARGS == {"steps", "guidance", "temperature", "top_p", "image", "timeout", "max_wait"}
+    assert {"steps", "guidance", "temperature", "top_p", "image", "timeout", "max_wait"} == g4f._PASSED_KWARGS
     assert {"zerogpu_token", "zerogpu_uuid", "timeout", "max_wait"} <= ACCEPTED
 
 

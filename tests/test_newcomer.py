@@ -51,8 +51,9 @@ def plain_env(home: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def served(tmp_path) -> Iterator[str]:
     """`janusflux serve all --port 0` in the background; yields the HF_ENDPOINT it prints, stops it with Ctrl-C."""
-    proc = subprocess.Popen([*janusflux_command(), "serve", "all", "--port", "0"], env=plain_env(tmp_path / "serve-home"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    proc = subprocess.Popen([*janusflux_command(), "serve", "all", "--port", "0"],
+                            env=plain_env(tmp_path / "serve-home"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=tmp_path)
     lines: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:

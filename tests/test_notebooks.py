@@ -16,7 +16,7 @@ pytest.importorskip("ipykernel")
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def run_notebook(name: str, cwd: Path) -> "nbformat.NotebookNode":
+def run_notebook(name: str, cwd: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     # "python3" is ipykernel's own spec; jupyter_client starts it with this interpreter (the venv's python).
     client = nbclient.NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})

@@ -134,7 +134,7 @@ def test_send_token_to_opt_in(fleet, token, tmp_path):
         s.route(DEV, fleet.url(DEV_MIRROR))  # now the same Space id is served by the mirror's port
         s.generate("flux", "a cat", **SMALL)
     by_server = {}
-    for server, path, header in token_headers(fleet, token):
+    for server, _path, header in token_headers(fleet, token):
         by_server.setdefault(server, set()).add(header)
     assert DEV in by_server, "the allowed host never received the token"
     assert DEV_MIRROR not in by_server, f"token sent to a host that was not allowed: {by_server[DEV_MIRROR]}"
@@ -189,7 +189,8 @@ def _cli_available() -> bool:
     return (REPO / "janusflux" / "cli.py").exists()
 
 
-@pytest.mark.skipif(not _cli_available(), reason="janusflux/cli.py does not exist yet (another developer is writing it)")
+@pytest.mark.skipif(not _cli_available(),
+                    reason="janusflux/cli.py does not exist yet (another developer is writing it)")
 @pytest.mark.parametrize("args", [["doctor", "--local"], ["doctor", "--local", "--json"], ["--help"]])
 def test_cli_output_redacts_token(fleet, token, tmp_path, args):
     """`janusflux doctor --local` (and friends) with HF_TOKEN set: the token is not printed (doctor shows it
@@ -217,7 +218,7 @@ def _echo_server() -> Any:
     cookie = "ck_" + pysecrets.token_hex(16)
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             body = json.dumps({"path": self.path, "headers": dict(self.headers)}).encode()
             status = 500 if self.path.startswith("/error") else 200
             if status == 500:
@@ -288,9 +289,8 @@ def test_cassette_with_a_secret_left_is_not_written(tmp_path, token):
     try:
         recorder = janusflux_vcr(tmp_path, secrets=[token], record_mode="all",
                                  before_record_response=lambda response: response)
-        with pytest.raises(CassetteSecretError) as info:
-            with recorder.use_cassette("leak.yaml"):
-                _echo_traffic(url, token, "zg_" + "5" * 30, "ipt_" + "6" * 30)
+        with pytest.raises(CassetteSecretError) as info, recorder.use_cassette("leak.yaml"):
+            _echo_traffic(url, token, "zg_" + "5" * 30, "ipt_" + "6" * 30)
     finally:
         server.shutdown()
     assert not (tmp_path / "leak.yaml").exists()

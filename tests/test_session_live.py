@@ -393,7 +393,8 @@ SCHNELL = "black-forest-labs/FLUX.1-schnell"
 
 
 def _joins(fleet, since, space=None):
-    return [r for r in fleet.requests[since:] if r.path.endswith("/queue/join") and (space is None or r.server == space)]
+    return [r for r in fleet.requests[since:]
+            if r.path.endswith("/queue/join") and (space is None or r.server == space)]
 
 
 def test_space_urls_route_without_the_hub(fleet, token, tmp_path):
@@ -443,9 +444,8 @@ def test_running_out_of_max_attempts(fleet, token, tmp_path):
     fleet.set_fault(SCHNELL, pending_credits=True)
     mark = len(fleet.requests)
     with Session(hf_endpoint=fleet.hub_url, token=token, cache_dir=str(tmp_path), max_wait=60,
-                 max_attempts=2) as s:
-        with pytest.raises(janusflux.QuotaExceededError) as info:
-            s.generate("flux-schnell", "a boat", steps=1, **SMALL)
+                 max_attempts=2) as s, pytest.raises(janusflux.QuotaExceededError) as info:
+        s.generate("flux-schnell", "a boat", steps=1, **SMALL)
     assert info.value.scope == "pending" and info.value.space_id == SCHNELL
     assert len(_joins(fleet, mark, SCHNELL)) == 2
 

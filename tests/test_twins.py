@@ -21,13 +21,12 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
-from gradio_client.utils import QueueError, TooManyRequestsError  # noqa: E402
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from gradio_client.utils import QueueError, TooManyRequestsError
 
-from janusflux.twins import SPACE_IDS, start_twins  # noqa: E402
-from janusflux.twins import zerogpu  # noqa: E402
-from twins_helpers import raw_call  # noqa: E402
+from janusflux.twins import SPACE_IDS, start_twins, zerogpu
+from twins_helpers import raw_call
 
 pytestmark = pytest.mark.live
 
@@ -226,7 +225,8 @@ def test_quota_arithmetic_with_token(fleet):
     auth = {"x-hf-authorization": f"Bearer {ALICE}"}
     for _ in range(3):
         c.predict("x", 1, False, 256, 256, 3.5, 1, api_name="/infer")
-    title, message = _err(lambda: client(fleet, JANUS, headers=auth).predict("x", 1, 5, 1.0, api_name="/generate_image"))
+    title, message = _err(lambda: client(fleet, JANUS, headers=auth).predict("x", 1, 5, 1.0,
+                                                                            api_name="/generate_image"))
     assert "(120s requested vs. 75s left)" in message
     schnell = client(fleet, SCHNELL, headers=auth)
     schnell.predict("x", 1, False, 256, 256, 1, api_name="/infer")
@@ -378,7 +378,7 @@ def test_concurrency_toasts(fleet):
 def test_queue_full(fleet):
     fleet.set_fault(DEV, queue_full=True, times=1)
     c = client(fleet)
-    with pytest.raises(QueueError, match="Queue is full! Please try again."):
+    with pytest.raises(QueueError, match=r"Queue is full! Please try again\."):
         c.predict("x", 1, False, 256, 256, 3.5, 1, api_name="/infer")
     c.predict("x", 1, False, 256, 256, 3.5, 1, api_name="/infer")
 

@@ -33,7 +33,7 @@ def test_request_log_never_holds_or_serves_secret_values(fleet):
         assert secret not in dumped
     assert json.loads(served)[0]["headers"]["authorization"] == "Bearer [redacted]"
     # ...yet a test can still ask whether a given secret arrived, and where
-    hub = [r for r in recorded if r.server == "hub"][0]
+    hub = next(r for r in recorded if r.server == "hub")
     assert hub.headers["authorization"] == f"Bearer {SECRET}" and SECRET in hub.headers["x-hf-authorization"]
     assert hub.headers["x-zerogpu-token"] == ZERO and "cookie-secret-value" in hub.headers["cookie"]
     assert hub.headers["authorization"] != "Bearer hf_other" and "hf_other" not in hub.headers["authorization"]

@@ -12,10 +12,10 @@ import pytest
 pytest.importorskip("gradio")
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-from twins_helpers import raw_call
 
 from janusflux.twins import start_twins
 from janusflux.twins.state import ZeroSettings
+from twins_helpers import raw_call
 
 pytestmark = pytest.mark.live
 

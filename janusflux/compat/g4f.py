@@ -80,14 +80,15 @@ from __future__ import annotations
 import difflib
 import logging
 import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, ClassVar, Mapping, Sequence, Union
+from typing import Any, ClassVar
 
 from ..errors import InvalidInputError, UnknownModelError
 from ..models import ModelSpec, get_model
 from ..params import ACCEPTED
 from ..render import StepCounter, status_text, ticking
-from ..results import Done, Event, ImageList, ImageResult, Preview, Progress
+from ..results import Done, Event, ImageList, ImageResult, Preview, Progress, Result
 from ..session import Session
 
 __all__ = ["G4F", "Chunk", "FluxDev", "ImagePreview", "ImageResponse", "Reasoning", "ResponseType"]
@@ -175,7 +176,7 @@ class ImagePreview(ImageResponse):
         return super().__str__()
 
 
-Chunk = Union[Reasoning, ImageResponse, str]
+Chunk = Reasoning | ImageResponse | str
 
 
 def _markdown(images: str | list[str], alt: str) -> str:
@@ -293,9 +294,9 @@ class FluxDev(_SpaceProvider):
     referer = f"{url}/?__theme=light"
     default_model = "black-forest-labs-flux-1-dev"
     default_image_model = default_model
-    model_aliases = {"flux-dev": default_model, "flux": default_model}
-    image_models = [default_image_model, *model_aliases]
-    models = image_models
+    model_aliases: ClassVar[dict[str, str]] = {"flux-dev": default_model, "flux": default_model}
+    image_models: ClassVar[list[str]] = [default_image_model, *model_aliases]
+    models: ClassVar[list[str]] = image_models
 
     @classmethod
     def _routes(cls) -> dict[str, _Target]:
@@ -315,9 +316,9 @@ class G4F(_SpaceProvider):
     default_model = "flux"
     janus_model = "janus-pro-7b"
     janus_image_model = "janus-pro-7b-image"
-    model_aliases = {"flux-schnell": default_model}
-    image_models = [janus_image_model, default_model, "flux-dev", *model_aliases]
-    models = [janus_model, *image_models]
+    model_aliases: ClassVar[dict[str, str]] = {"flux-schnell": default_model}
+    image_models: ClassVar[list[str]] = [janus_image_model, default_model, "flux-dev", *model_aliases]
+    models: ClassVar[list[str]] = [janus_model, *image_models]
 
     @classmethod
     def _routes(cls) -> dict[str, _Target]:
@@ -467,7 +468,7 @@ def _image_response(image: ImageResult | ImageList, kind: type[ImageResponse] = 
                 result=image)
 
 
-def _final(result: Any) -> Chunk:
+def _final(result: Result) -> Chunk:
     if isinstance(result, (ImageResult, ImageList)):
         return _image_response(result)
     return result

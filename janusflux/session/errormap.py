@@ -26,7 +26,7 @@ def map_error(e: BaseException, *, space_id: str, endpoint: str) -> JanusfluxErr
         return SpaceBusyError("the event stream was closed before the result", reason="stream closed",
                               space_id=space_id, endpoint=endpoint)
     name = type(e).__name__
-    dropped = (name.endswith(("Error", "Exception")) and type(e).__module__.startswith(("httpx", "httpcore"))
+    dropped = ((name.endswith(("Error", "Exception")) and type(e).__module__.startswith(("httpx", "httpcore")))
                or isinstance(e, (ConnectionError, OSError)) or "Server stopped" in str(e)
                or "Did not receive" in str(e))
     if dropped:

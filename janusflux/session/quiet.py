@@ -1,4 +1,4 @@
-"""Nothing leaves for a host the user did not configure: huggingface_hub's agent detection and gradio_client's telemetry.
+"""No request to a host the user did not configure: huggingface_hub's agent detection and gradio_client's telemetry.
 
 Two requests of the libraries janusflux drives go to huggingface_hub's *global* endpoint (``HF_ENDPOINT`` read at
 import, else huggingface.co), whatever Hub the session talks to:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import InvalidInputError, SpaceAppError
 from ..inputs import check_number, check_seed, unknown_params
 from ..models import ModelSpec
 from ..params import UNIFIED
 from ..results import ImageResult
-
 
 
 @dataclass
@@ -74,7 +74,8 @@ def file_url(value: Any, where: str) -> str:
             return url
     if isinstance(value, str):
         return value
-    raise SpaceAppError(f"unexpected output from the Space: {type(value).__name__} where a file was expected", title=where)
+    raise SpaceAppError(f"unexpected output from the Space: {type(value).__name__} where a file was expected",
+                        title=where)
 
 
 def image_result(spec: ModelSpec, prepared: Prepared, value: Any, ctx: Context, **kw: Any) -> ImageResult:

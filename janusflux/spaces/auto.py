@@ -1,17 +1,19 @@
 """Any text-to-image Space, mapped by parameter names from its API info (``register_model(alias, spaces=...)``).
 
-The adapter hook ``bind(spec, api_info)`` (the session calls it with the Space's API info before ``prepare``) picks the endpoint (the spec's api_name, else the first named endpoint with a prompt-like
-parameter), maps known parameter names onto unified ones and keeps the Space's defaults for the rest.
+The adapter hook ``bind(spec, api_info)`` (the session calls it with the Space's API info before ``prepare``) picks
+the endpoint (the spec's api_name, else the first named endpoint with a prompt-like parameter), maps known parameter
+names onto unified ones and keeps the Space's defaults for the rest.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import SpaceAppError
+from ..inputs import prompt_from
 from ..models import ModelSpec, Range
 from . import flux
-from ..inputs import prompt_from
 from ._base import Prepared
 
 _NAMES = {

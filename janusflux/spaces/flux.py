@@ -4,7 +4,8 @@ reports it; it still reads the seed the Space says it used."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..inputs import check_seed, prompt_from, resolve_size
 from ..models import ModelSpec

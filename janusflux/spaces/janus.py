@@ -7,8 +7,9 @@ without one is an InvalidInputError("image") before any request (nothing is sent
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import SpaceAppError
 from ..inputs import check_seed, fold_conversation, prompt_from, resolve_size

@@ -127,7 +127,7 @@ def _step(twin: Twin) -> None:
 def _flux_dev_infer(twin: Twin) -> Any:
     """FLUX.1-dev's `infer`: a generator that yields a preview per step, then the final image."""
     def infer(prompt, seed=42, randomize_seed=False, width=1024, height=1024, guidance_scale=3.5,
-              num_inference_steps=28, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+              num_inference_steps=28, request: gr.Request | None = None, progress=gr.Progress(track_tqdm=True)):
         with gpu_session(twin, request):
             if randomize_seed:
                 seed = random.randint(0, MAX_SEED)
@@ -144,7 +144,7 @@ def _flux_dev_infer(twin: Twin) -> Any:
 def _flux_schnell_infer(twin: Twin) -> Any:
     """FLUX.1-schnell's `infer`: a plain function (no guidance input, no previews)."""
     def infer(prompt, seed=42, randomize_seed=False, width=1024, height=1024, num_inference_steps=4,
-              request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+              request: gr.Request | None = None, progress=gr.Progress(track_tqdm=True)):
         with gpu_session(twin, request):
             if randomize_seed:
                 seed = random.randint(0, MAX_SEED)
@@ -209,7 +209,7 @@ def _example_images() -> tuple[str, str]:
 
 
 def _janus(twin: Twin) -> gr.Blocks:
-    def multimodal_understanding(image, question, seed, top_p, temperature, request: gr.Request = None):
+    def multimodal_understanding(image, question, seed, top_p, temperature, request: gr.Request | None = None):
         with gpu_session(twin, request):
             if image is None:  # the real model code fails on None.shape: its class name is the worker error
                 _raise(zerogpu.worker_error("AttributeError"))
@@ -217,7 +217,7 @@ def _janus(twin: Twin) -> gr.Blocks:
                 _step(twin)
             return compute.janus_answer(image, question, int(seed or 0), float(top_p), float(temperature))
 
-    def generate_image(prompt, seed=None, guidance=5, t2i_temperature=1.0, request: gr.Request = None):
+    def generate_image(prompt, seed=None, guidance=5, t2i_temperature=1.0, request: gr.Request | None = None):
         with gpu_session(twin, request):
             seed = int(seed) if seed is not None else 12345
             for _ in range(8):

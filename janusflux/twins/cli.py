@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="callers without a token: ip = an IP identity as in production (default); space = no "
                         "identity ('Space app has reached its GPU limit')")
     z.add_argument("--waiting-toast", choices=WAITING_TOASTS, default=NEWCOMER.waiting_toast,
-                   help="toast while waiting for a GPU slot: gpu ('...to become available') or slot ('...on this Space')")
+                   help="toast while waiting for a GPU slot: "
+                        "gpu ('...to become available') or slot ('...on this Space')")
     z.add_argument("--queue-max-size", type=int, default=None, metavar="N",
                    help="gradio queue max_size (1 = a ZeroGPU Space on gradio 6); default unbounded")
     z.add_argument("--zerogpu-token-format", choices=("jwt", "plain"), default="jwt",

@@ -75,7 +75,7 @@ _COLOURS = {
 
 
 def _colour_name(rgb: np.ndarray) -> str:
-    return min(_COLOURS, key=lambda k: sum((int(a) - b) ** 2 for a, b in zip(rgb, _COLOURS[k])))
+    return min(_COLOURS, key=lambda k: sum((int(a) - b) ** 2 for a, b in zip(rgb, _COLOURS[k], strict=True)))
 
 
 def janus_answer(image: np.ndarray, question: str, seed: int, top_p: float, temperature: float) -> str:

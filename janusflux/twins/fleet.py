@@ -46,8 +46,8 @@ class _HideDroppedStreams(logging.Filter):
         while exc is not None:
             if isinstance(exc, StreamDropped):
                 return False
-            exc = exc.__cause__ or exc.__context__ or (exc.exceptions[0] if isinstance(exc, BaseExceptionGroup)
-                                                       and exc.exceptions else None)
+            group = getattr(exc, "exceptions", None)  # a BaseExceptionGroup (3.11+) or its backport's (3.10)
+            exc = exc.__cause__ or exc.__context__ or (group[0] if isinstance(group, tuple) and group else None)
         return True
 
 
@@ -155,7 +155,6 @@ class _Server:
         config = uvicorn.Config(app, log_level="info" if verbose else "warning", lifespan="on",
                                 timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True,
                                        name=f"twin-{self.port}")
 
@@ -265,7 +264,7 @@ class TwinFleet:
     def urls(self) -> dict[str, str]:
         return {sid: st.url for sid, st in self.states.items()}
 
-    # --- knobs ---------------------------------------------------------------------------------------------------------
+    # --- knobs --------------------------------------------------------------------------------------------------------
     def _targets(self, space: str | None) -> list[SpaceState]:
         if space is None:
             return list(self.states.values())
@@ -304,7 +303,7 @@ class TwinFleet:
         return self.zero.issue_jwt(space_id, self.zero.users.lookup(user_token), ip, lifetime=lifetime,
                                    token_format=token_format or self.options.zerogpu_token_format)
 
-    # --- request log ---------------------------------------------------------------------------------------------------
+    # --- request log --------------------------------------------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:
         return self.log.items()

@@ -153,7 +153,8 @@ class ZeroSettings:
 
         unknown = set(settings) - set(self.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"Unknown ZeroGPU setting(s) {sorted(unknown)}; valid: {sorted(self.__dataclass_fields__)}")
+            raise ValueError(f"Unknown ZeroGPU setting(s) {sorted(unknown)}; "
+                             f"valid: {sorted(self.__dataclass_fields__)}")
         for name, allowed in (("wording", WORDINGS), ("anonymous", ANONYMOUS_MODES), ("waiting_toast", WAITING_TOASTS)):
             if name in settings and settings[name] not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {settings[name]!r}")
@@ -229,7 +230,7 @@ class Redacted(str):
         obj = super().__new__(cls, f"{scheme} [redacted]" if bearer else "[redacted]")
         parts = {value, rest.strip()} if bearer else {value}
         for item in value.split(";"):  # cookies: name=value; name2=value2
-            name, eq, val = item.strip().partition("=")
+            _, eq, val = item.strip().partition("=")
             parts |= {item.strip(), val} if eq else set()
         obj._whole = _digest(value)
         obj._parts = frozenset(_digest(p) for p in parts if p)

@@ -45,7 +45,8 @@ class Refusal:
 
 
 def _td(seconds: float) -> str:
-    """`str(timedelta)` in whole seconds, zero and negative included: `0:00:00`, `1 day, 2:03:04`, `-1 day, 23:59:59`."""
+    """`str(timedelta)` in whole seconds, zero and negative included: `0:00:00`, `1 day, 2:03:04`,
+    `-1 day, 23:59:59`."""
     return str(timedelta(seconds=int(seconds)))
 
 

@@ -267,7 +267,7 @@ def bearer(value: str | None) -> str | None:
     return None
 
 
-# --- the ledger --------------------------------------------------------------------------------------------------------
+# --- the ledger -------------------------------------------------------------------------------------------------------
 class QuotaLedger:
     """GPU seconds used per identity; a window starts at an identity's first booking and resets after `window`."""
 
