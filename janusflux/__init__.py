@@ -32,6 +32,7 @@ from .errors import (
     SpaceAppError,
     SpaceBusyError,
     SpaceError,
+    SpaceRefusedError,
     SpaceUnavailableError,
     UnknownModelError,
 )
@@ -53,6 +54,7 @@ from .results import (
     TextResult,
     Waiting,
     Waking,
+    Warned,
 )
 from .session import Session
 
@@ -87,12 +89,14 @@ __all__ = [
     "SpaceAppError",
     "SpaceBusyError",
     "SpaceError",
+    "SpaceRefusedError",
     "SpaceUnavailableError",
     "Started",
     "TextResult",
     "UnknownModelError",
     "Waiting",
     "Waking",
+    "Warned",
     "__version__",
     "agenerate",
     "astream",

@@ -546,6 +546,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                                      ms=round((time.monotonic() - t0) * 1000))
                 if token and r.status_code == 200:
                     report["token"]["user"] = r.json().get("name")
+                    report["token"]["zerogpu"] = _zerogpu_token_check(http, hub, headers)
                 elif token:
                     report["token"]["user"] = None
                     report["token"]["problem"] = f"the Hub refused the token ({r.status_code})"
@@ -589,6 +590,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if report["hub"].get("reachable") else EXIT_UNAVAILABLE
 
 
+def _zerogpu_token_check(http: Any, hub: str, headers: dict[str, str]) -> str:
+    """Whether the Hub issues a ZeroGPU token for FLUX.1-dev with this HF token: without one, ZeroGPU Spaces fall
+    back to IP-based quota ("InvalidRepoToken") and the token's quota is not applied."""
+    from .models import get_model
+    from .zerogpu import jwt_url
+
+    space = next(s for s in get_model("flux").spaces if "/" in s)
+    url, query = jwt_url(hub, space)
+    status = http.get(url, params=query, headers=headers).status_code
+    if status == 200:
+        return "ok"
+    return (f"the Hub refused a ZeroGPU token ({status}): Spaces will count you by IP and your token's quota "
+            "will not apply; check the token's validity and permissions")
+
+
 def _print_doctor(r: dict[str, Any]) -> None:
     hub = r["hub"]
     where = " (local twins)" if r["local"] else ""
@@ -600,6 +616,8 @@ def _print_doctor(r: dict[str, Any]) -> None:
     user = f", user {tok['user']}" if tok.get("user") else ""
     problem = f" ({tok['problem']})" if tok.get("problem") else ""
     print(f"token:  {tok['source']}" + (f" ({tok['token']}){user}{problem}" if tok.get("token") else ""))
+    if tok.get("zerogpu"):
+        print(f"zerogpu token: {tok['zerogpu']}")
     for space_id, s in r["spaces"].items():
         print(f"space:  {space_id:34} {s.get('stage') or 'unknown: ' + str(s.get('error'))}")
     q = r["zerogpu_quota"]

@@ -20,6 +20,8 @@ Every error janusflux raises derives from :class:`JanusfluxError`::
         │                                     .spent (scope "daily" or "runs": nothing to wait for in this call)
         ├── SpaceAppError                     the Space's own error (worker error, app error); .title
         │   ├── IllegalDurationError          ZeroGPU refuses the GPU duration asked for; .requested
+        │   ├── SpaceRefusedError             janusflux refused what the Space asked for (another origin, a local
+        │   │                                 file, a file over the byte cap); .why
         │   └── GPUTaskAbortedError           ZeroGPU worker error "GPU task aborted" (often transient)
         └── GenerationTimeoutError (TimeoutError)  the caller's deadline passed
 
@@ -52,6 +54,7 @@ __all__ = [
     "SpaceAppError",
     "SpaceBusyError",
     "SpaceError",
+    "SpaceRefusedError",
     "SpaceUnavailableError",
     "StalledJobError",
     "UnknownModelError",
@@ -224,6 +227,16 @@ class IllegalDurationError(SpaceAppError):
                  **kw: str | None) -> None:
         self.requested = requested
         super().__init__(message, title=title, **kw)
+
+
+class SpaceRefusedError(SpaceAppError):
+    """The Space asked for something janusflux refuses: requests to another origin (an absolute ``api_prefix``, an
+    old Gradio that posts its config elsewhere), a local file as an output, a file over the byte cap, an event
+    larger than the stream's cap. ``why`` says which. Not retried: the same Space would ask again."""
+
+    def __init__(self, message: str, *, why: str, **kw: str | None) -> None:
+        self.why = why
+        super().__init__(message, title="Refused", **kw)
 
 
 class GPUTaskAbortedError(SpaceAppError):

@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, JanusfluxError
 from .models import SEED_MAX, ModelSpec, Range
 
 __all__ = ["Messages", "fold_conversation", "parse_aspect_ratio", "prompt_from", "resolve_size"]
@@ -300,9 +300,10 @@ def load_image(image: object, tmpdir: str, *, param: str = "image", fetch: Any =
     if isinstance(image, str) and re.match(r"^https?://", image):
         if fetch is None:
             raise InvalidInputError(param, "URL images need a session to fetch them")
-        data = fetch(image)
-        if len(data) > _MAX_IMAGE_BYTES:
-            raise InvalidInputError(param, f"image at URL is larger than {_MAX_IMAGE_BYTES} bytes")
+        try:  # the cap is applied while reading: a larger body is never read whole
+            data = fetch(image, max_bytes=_MAX_IMAGE_BYTES)
+        except JanusfluxError as e:
+            raise InvalidInputError(param, f"cannot use the image at the URL ({e})") from e
         return write(data)
     if isinstance(image, str) and image.startswith("file://"):
         image = image[len("file://"):]

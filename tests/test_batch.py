@@ -163,7 +163,8 @@ def quota_fleet():
     """FLUX.1-schnell alone, with room for two calls (60 s each) per 3-second window."""
     from janusflux.twins import start_twins
 
-    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.001, quota=120, quota_window=3.0)
+    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.001, quota=120, quota_window=3.0,
+                    hardware_factor=1.0, anonymous="space")
     try:
         yield f
     finally:

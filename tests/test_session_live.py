@@ -166,7 +166,8 @@ def test_fallback_to_mirror_then_cooldown(session, fleet):
 def test_user_quota_waits_retry_after_then_succeeds(tmp_path):
     from janusflux.twins import start_twins
 
-    with start_twins(["flux-schnell"], quota=60, quota_window=3, delay=0.0) as f:
+    with start_twins(["flux-schnell"], quota=60, quota_window=3, delay=0.0,
+                     hardware_factor=1.0) as f:  # 60 s asked, as printed
         with Session(hf_endpoint=f.hub_url, token="hf_quota" + "q" * 24, cache_dir=str(tmp_path), max_wait=10) as s:
             s.generate("flux-schnell", "first", seed=1, **SMALL)  # books the 60 s: nothing left for 3 s
             events = list(s.stream("flux-schnell", "second", seed=1, **SMALL))
@@ -503,8 +504,6 @@ def test_production_token_routing(url, allowed):
         assert s.token_for(url) == ("hf_" + "r" * 30 if allowed else None)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug (issue 13 §1): the Hugging Face host rule ignores the port, so "
-                                       "https://huggingface.co:8443 and https://x.hf.space:8443 get the token")
 @pytest.mark.parametrize("url", ["https://huggingface.co:8443/", "https://x.hf.space:8443/"])
 def test_production_token_routing_only_port_443(url):
     with Session(token="hf_" + "r" * 30) as s:

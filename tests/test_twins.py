@@ -37,7 +37,8 @@ USERS = {ALICE: {"name": "alice", "plan": "free"}, BOB: {"name": "bob", "plan": 
 
 @pytest.fixture(scope="module")
 def fleet():
-    with start_twins(quota=300.0, duration_scale=1.0, delay=0.0, users=USERS) as f:
+    with start_twins(quota=300.0, duration_scale=1.0, delay=0.0, users=USERS, hardware_factor=1.0,
+                     anonymous="space") as f:
         yield f
 
 

@@ -56,7 +56,7 @@ class Hub:
 
         endpoint = self._credentials.hf_endpoint
         api = HfApi(endpoint=endpoint)
-        token = self._credentials.token_for(endpoint) or False
+        token = self._credentials.hub_token(endpoint) or False
         wake_deadline = time.monotonic() + self.wake_timeout
         woke = False
         while True:
