@@ -21,6 +21,8 @@ from typing_extensions import Unpack as _Unpack
 from .errors import (
     GenerationTimeoutError,
     GPUTaskAbortedError,
+    HostUnreachableError,
+    HubResponseError,
     IllegalDurationError,
     InvalidInputError,
     JanusfluxError,
@@ -65,6 +67,8 @@ __all__ = [
     "GPUTaskAbortedError",
     "GenerateParams",
     "GenerationTimeoutError",
+    "HostUnreachableError",
+    "HubResponseError",
     "IllegalDurationError",
     "ImageList",
     "ImageResult",
@@ -112,11 +116,15 @@ _default_lock = threading.Lock()
 
 
 def default_session() -> Session:
-    """The session behind the module-level functions (created on first use, from the environment)."""
+    """The session behind the module-level functions (created on first use, from the environment). With
+    ``JANUSFLUX_LOCAL=1`` it runs on the bundled local twins, started then and stopped by :func:`close` or at exit
+    (:func:`janusflux.local.start_local_session`)."""
     global _default
     with _default_lock:
         if _default is None or _default._closed:
-            _default = Session()
+            from .local import local_requested, start_local_session
+
+            _default = start_local_session() if local_requested() else Session()
         return _default
 
 

@@ -265,12 +265,14 @@ def _check_chat(spec: Any, params: dict[str, Any]) -> None:
     import tempfile
 
     from .inputs import load_image
-    from .spaces._base import numeric
+    from .spaces._base import numeric, require_image
 
     for name in ("seed", "temperature", "top_p"):
         if params.get(name) is not None:
             numeric(spec, params, name)
     image = params.get("image")
+    if any(src == "image" for _, src in spec.args):
+        require_image(spec, image)
     if isinstance(image, str) and not re.match(r"^https?://", image):
         with tempfile.TemporaryDirectory(prefix="janusflux-check-") as tmp:
             load_image(image, tmp)  # a local path: checked in place, nothing written

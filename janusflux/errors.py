@@ -12,8 +12,10 @@ Every error janusflux raises derives from :class:`JanusfluxError`::
         ├── SpaceUnavailableError             paused, broken, or still building/waking past the deadline; .stage
         ├── SpaceBusyError                    queue full, 429, connection dropped: another mirror may help
         │   ├── NoGPUAvailableError           ZeroGPU queue timeout / no GPU free
+        │   ├── HostUnreachableError          the first connection to a host (Hub or Space) failed; .host
         │   ├── ExpiredProxyToken             the ZeroGPU token was refused as expired (fetch a new one)
         │   └── StalledJobError               a cancelled sibling job stalled this job's event stream
+        ├── HubResponseError                  the Hub answered something that could not be read (not retried)
         ├── QuotaExceededError                ZeroGPU quota; .scope, .requested, .left, .retry_after, .resets_at,
         │                                     .spent (scope "daily" or "runs": nothing to wait for in this call)
         ├── SpaceAppError                     the Space's own error (worker error, app error); .title
@@ -39,6 +41,8 @@ __all__ = [
     "ExpiredProxyToken",
     "GPUTaskAbortedError",
     "GenerationTimeoutError",
+    "HostUnreachableError",
+    "HubResponseError",
     "IllegalDurationError",
     "InvalidInputError",
     "JanusfluxError",
@@ -127,6 +131,31 @@ class SpaceBusyError(SpaceError):
     def __init__(self, message: str, *, reason: str = "busy", **kw: str | None) -> None:
         self.reason = reason
         super().__init__(message, **kw)
+
+
+OFFLINE_HINT = ("Offline? Use the bundled local twins: add --local to a janusflux command, set JANUSFLUX_LOCAL=1 "
+                "for the Python API, or run `janusflux serve all` and export the HF_ENDPOINT it prints.")
+
+
+class HostUnreachableError(SpaceBusyError):
+    """No connection could be made to a host this session had never reached (refused, unknown name, connect
+    timeout): reported at once, not retried like a dropped connection. ``host`` is the ``scheme://host:port`` that
+    could not be reached, ``role`` what it was for (``"Hub"`` or ``"Space"``); the text suggests the local twins."""
+
+    def __init__(self, host: str, role: str, cause: str, **kw: str | None) -> None:
+        self.host = host
+        self.role = role
+        what = "the Hub (to look up the Space)" if role == "Hub" else "the Space"
+        super().__init__(f"cannot reach {host}, {what}: {cause}. {OFFLINE_HINT}", reason="unreachable", **kw)
+
+
+class HubResponseError(SpaceError):
+    """The Hub answered, but its answer could not be read (huggingface_hub failed on it). Not a connection
+    problem and not retried: another try would read the same answer. ``host`` is the Hub's ``scheme://host:port``."""
+
+    def __init__(self, host: str, cause: str, **kw: str | None) -> None:
+        self.host = host
+        super().__init__(f"the Hub at {host} sent an answer that could not be read ({cause})", **kw)
 
 
 class NoGPUAvailableError(SpaceBusyError):

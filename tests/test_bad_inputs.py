@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import janusflux
 from janusflux import InvalidInputError, UnknownModelError
@@ -140,7 +141,7 @@ def warm(fleet, tmp_path_factory):
     s = janusflux.Session(hf_endpoint=fleet.hub_url, token="hf_warm" + "0" * 24, cache_dir=str(tmp), max_wait=5)
     s.generate("flux", "warm", **SMALL)
     s.generate("flux-schnell", "warm", **SMALL)
-    s.generate("janus-pro-7b", "warm?")
+    s.generate("janus-pro-7b", "warm?", image=Image.new("RGB", (32, 32), "white"))  # Janus chat needs an image
     assert s.stats["clients"] == 3
     try:
         yield s

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import janusflux
 from janusflux import (
@@ -318,7 +319,7 @@ def test_janus_missing_image_worker_error(session, fleet):
     """Janus' own worker error class name (AttributeError) -> SpaceAppError, not retried (worker_error knob)."""
     fleet.set_fault("janus-pro-7b", worker_error="AttributeError")
     fleet.clear_requests()
-    events, result, err, _ = run(session, "janus-pro-7b", "what is this?")
+    events, result, err, _ = run(session, "janus-pro-7b", "what is this?", image=Image.new("RGB", (32, 32), "white"))
     assert_typed(err, SpaceAppError, space_id="deepseek-ai/Janus-Pro-7B", endpoint="/multimodal_understanding",
                  text="AttributeError")
     assert len(joins(fleet)) == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import janusflux
 from janusflux import SpaceError
@@ -112,7 +113,7 @@ def test_no_auth_headers_to_space_twins(fleet, token, tmp_path):
     fleet.clear_requests()
     with janusflux.Session(hf_endpoint=fleet.hub_url, token=token, cache_dir=str(tmp_path)) as s:
         s.generate("flux", "a cat", **SMALL).png_bytes()
-        s.generate("janus-pro-7b", "what?")
+        s.generate("janus-pro-7b", "what?", image=Image.new("RGB", (32, 32), "white"))
     space_reqs = [r for r in fleet.requests if r.server != "hub"]
     assert space_reqs
     for r in space_reqs:

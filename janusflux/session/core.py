@@ -24,7 +24,7 @@ from typing import Any
 from typing_extensions import Self, Unpack
 
 from .. import policy
-from ..errors import InvalidInputError, SessionClosedError
+from ..errors import InvalidInputError, SessionClosedError, SpaceBusyError
 from ..inputs import check_timeout
 from ..models import ModelSpec
 from ..origins import origin_of
@@ -38,7 +38,9 @@ from .hub import Hub
 from .job import Job, set_timing
 from .loop import run_call
 from .pool import Conn, Pool, open_conn
+from .quiet import load_agent_registry
 from .quota import fill_reset
+from .reach import Reach
 from .request import Request, build_request
 from .routing import Router
 from .zerogpu_headers import call_headers, fetch_jwt
@@ -115,12 +117,12 @@ class Session:
         self.cache_dir = cache_dir or tempfile.mkdtemp(prefix="janusflux-")
         self._tmpdir = os.path.join(self.cache_dir, "inputs")
         os.makedirs(self._tmpdir, exist_ok=True)
-        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio_client's own telemetry switch
 
         self._closed = False
         self._closing = threading.Event()
         self._http = Http(self._credentials)
-        self._hub = Hub(self._credentials, self._http, space_urls, wake, self._closing)
+        self._reach = Reach()
+        self._hub = Hub(self._credentials, self._http, space_urls, wake, self._closing, self._reach)
         self._pool = Pool()
         self._router = Router()
         self._jwt = JwtCache(lambda space_id: fetch_jwt(self._http, self.hf_endpoint, space_id))
@@ -299,10 +301,19 @@ class Session:
 
         def attempt(key: str) -> Result:
             def open_key() -> Conn:
+                load_agent_registry(self.hf_endpoint)  # before the first Hub call or Client of the process
                 routed = key in self._hub.space_urls
                 url, space_id = self._hub.resolve(key, emit, deadline, alternatives, cancel)
-                return open_conn(key, url, space_id, self._credentials, self._http,
-                                 hub_named=space_id is not None and not routed)
+                try:
+                    conn = open_conn(key, url, space_id, self._credentials, self._http,
+                                     hub_named=space_id is not None and not routed)
+                except SpaceBusyError as e:
+                    unreachable = self._reach.unreachable(e, url, "Space", space_id or url)
+                    if unreachable is None:
+                        raise
+                    raise unreachable from e.__cause__
+                self._reach.reached(url)
+                return conn
 
             return job.run(self._pool.connect(key, open_key))
 

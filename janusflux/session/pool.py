@@ -120,8 +120,9 @@ class Pool:
 def open_conn(key: str, url: str, space_id: str | None, credentials: Credentials, http: Http, *,
               hub_named: bool = False) -> Conn:
     """A gradio_client Client for ``url``, pinned to its origin (the token only if the origin is a token host)."""
-    from gradio_client import Client
     from gradio_client.utils import TooManyRequestsError
+
+    from .quiet import client_class
 
     kwargs: dict[str, Any] = {}
     if url.startswith("https://"):
@@ -130,8 +131,8 @@ def open_conn(key: str, url: str, space_id: str | None, credentials: Credentials
     token = credentials.token_for(url)
     guard = OriginGuard(url, where)
     try:
-        client = Client(url, token=token or False, verbose=False, download_files=False, analytics_enabled=False,
-                        httpx_kwargs={"auth": guard}, **kwargs)
+        client = client_class()(url, token=token or False, verbose=False, download_files=False,
+                                analytics_enabled=False, httpx_kwargs={"auth": guard}, **kwargs)
     except JanusfluxError:
         guard.stop()
         raise

@@ -48,6 +48,14 @@ def check_known(spec: ModelSpec, params: Mapping[str, Any], extra: tuple[str, ..
     unknown_params(spec, {k: v for k, v in params.items() if k in UNIFIED}, allowed)
 
 
+def require_image(spec: ModelSpec, image: Any) -> Any:
+    """The image of a vision chat, which needs one: nothing is sent in its place."""
+    if image is None:
+        raise InvalidInputError("image", f"{spec.alias} answers questions about an image and none was given: pass "
+                                         "image= (a path, URL, bytes or PIL image; --image FILE on the command line)")
+    return image
+
+
 def numeric(spec: ModelSpec, params: Mapping[str, Any], name: str) -> Any:
     """A unified numeric parameter checked against the spec's range, or the spec's default."""
     value = params.get(name)
