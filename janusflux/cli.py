@@ -37,7 +37,8 @@ EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_QUOTA, EXIT_UNAVAILABLE, EXIT_TIMEOUT, E
 
 
 def _set_env() -> None:
-    """Before anything imports huggingface_hub or gradio_client: no telemetry, no implicit token."""
+    """Before anything imports huggingface_hub or gradio_client: no telemetry, no implicit token. The command is an
+    application and decides for its own process (documented in the README); the library sets no variable."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")

@@ -208,8 +208,7 @@ def _batch_cmd(src: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _env(fleet, token) -> dict[str, str]:
-    env = dict(os.environ, HF_ENDPOINT=fleet.hub_url, HF_TOKEN=token, HF_HUB_DISABLE_TELEMETRY="1",
-               GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, HF_ENDPOINT=fleet.hub_url, HF_TOKEN=token)
     env.pop("JANUSFLUX_LOCAL", None)
     return env
 

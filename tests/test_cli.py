@@ -399,7 +399,7 @@ def test_default_output_paths_and_model_option(hub_env, capsys, tmp_path, monkey
 # -- real subprocesses ------------------------------------------------------------------------------------------------
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT", "JANUSFLUX_LOCAL")}
-    env.update(HF_HUB_DISABLE_TELEMETRY="1", GRADIO_ANALYTICS_ENABLED="False", **extra)
+    env.update(**extra)
     return env
 
 

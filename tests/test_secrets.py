@@ -195,8 +195,7 @@ def _cli_available() -> bool:
 def test_cli_output_redacts_token(fleet, token, tmp_path, args):
     """`janusflux doctor --local` (and friends) with HF_TOKEN set: the token is not printed (doctor shows it
     redacted)."""
-    env = {**os.environ, "HF_TOKEN": token, "HF_ENDPOINT": fleet.hub_url, "HF_HUB_DISABLE_TELEMETRY": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "HF_TOKEN": token, "HF_ENDPOINT": fleet.hub_url}
     p = subprocess.run([sys.executable, "-m", "janusflux.cli", *args], env=env, capture_output=True, text=True,
                        timeout=50, cwd=str(tmp_path))
     if p.returncode == 2 and "unrecognized arguments" in p.stderr:
