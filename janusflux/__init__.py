@@ -22,6 +22,8 @@ from .allowance import Quota, quota
 from .errors import (
     GenerationTimeoutError,
     GPUTaskAbortedError,
+    HostUnreachableError,
+    HubResponseError,
     IllegalDurationError,
     InvalidInputError,
     JanusfluxError,
@@ -31,6 +33,7 @@ from .errors import (
     SpaceAppError,
     SpaceBusyError,
     SpaceError,
+    SpaceRefusedError,
     SpaceUnavailableError,
     UnknownModelError,
 )
@@ -52,6 +55,7 @@ from .results import (
     TextResult,
     Waiting,
     Waking,
+    Warned,
 )
 from .session import Session
 
@@ -64,6 +68,8 @@ __all__ = [
     "GPUTaskAbortedError",
     "GenerateParams",
     "GenerationTimeoutError",
+    "HostUnreachableError",
+    "HubResponseError",
     "IllegalDurationError",
     "ImageList",
     "ImageResult",
@@ -85,12 +91,14 @@ __all__ = [
     "SpaceAppError",
     "SpaceBusyError",
     "SpaceError",
+    "SpaceRefusedError",
     "SpaceUnavailableError",
     "Started",
     "TextResult",
     "UnknownModelError",
     "Waiting",
     "Waking",
+    "Warned",
     "__version__",
     "agenerate",
     "astream",
@@ -111,11 +119,15 @@ _default_lock = threading.Lock()
 
 
 def default_session() -> Session:
-    """The session behind the module-level functions (created on first use, from the environment)."""
+    """The session behind the module-level functions (created on first use, from the environment). With
+    ``JANUSFLUX_LOCAL=1`` it runs on the bundled local twins, started then and stopped by :func:`close` or at exit
+    (:func:`janusflux.local.start_local_session`)."""
     global _default
     with _default_lock:
         if _default is None or _default._closed:
-            _default = Session()
+            from .local import local_requested, start_local_session
+
+            _default = start_local_session() if local_requested() else Session()
         return _default
 
 

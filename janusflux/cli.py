@@ -38,7 +38,8 @@ EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_QUOTA, EXIT_UNAVAILABLE, EXIT_TIMEOUT, E
 
 
 def _set_env() -> None:
-    """Before anything imports huggingface_hub or gradio_client: no telemetry, no implicit token."""
+    """Before anything imports huggingface_hub or gradio_client: no telemetry, no implicit token. The command is an
+    application and decides for its own process (documented in the README); the library sets no variable."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
@@ -269,12 +270,14 @@ def _check_chat(spec: Any, params: dict[str, Any]) -> None:
     import tempfile
 
     from .inputs import load_image
-    from .spaces._base import numeric
+    from .spaces._base import numeric, require_image
 
     for name in ("seed", "temperature", "top_p"):
         if params.get(name) is not None:
             numeric(spec, params, name)
     image = params.get("image")
+    if any(src == "image" for _, src in spec.args):
+        require_image(spec, image)
     if isinstance(image, str) and not re.match(r"^https?://", image):
         with tempfile.TemporaryDirectory(prefix="janusflux-check-") as tmp:
             load_image(image, tmp)  # a local path: checked in place, nothing written
@@ -633,6 +636,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                                      ms=round((time.monotonic() - t0) * 1000))
                 if token and r.status_code == 200:
                     report["token"]["user"] = r.json().get("name")
+                    report["token"]["zerogpu"] = _zerogpu_token_check(http, hub, headers)
                 elif token:
                     report["token"]["user"] = None
                     report["token"]["problem"] = f"the Hub refused the token ({r.status_code})"
@@ -676,6 +680,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if report["hub"].get("reachable") else EXIT_UNAVAILABLE
 
 
+def _zerogpu_token_check(http: Any, hub: str, headers: dict[str, str]) -> str:
+    """Whether the Hub issues a ZeroGPU token for FLUX.1-dev with this HF token: without one, ZeroGPU Spaces fall
+    back to IP-based quota ("InvalidRepoToken") and the token's quota is not applied."""
+    from .models import get_model
+    from .zerogpu import jwt_url
+
+    space = next(s for s in get_model("flux").spaces if "/" in s)
+    url, query = jwt_url(hub, space)
+    status = http.get(url, params=query, headers=headers).status_code
+    if status == 200:
+        return "ok"
+    return (f"the Hub refused a ZeroGPU token ({status}): Spaces will count you by IP and your token's quota "
+            "will not apply; check the token's validity and permissions")
+
+
 def _print_doctor(r: dict[str, Any]) -> None:
     hub = r["hub"]
     where = " (local twins)" if r["local"] else ""
@@ -687,6 +706,8 @@ def _print_doctor(r: dict[str, Any]) -> None:
     user = f", user {tok['user']}" if tok.get("user") else ""
     problem = f" ({tok['problem']})" if tok.get("problem") else ""
     print(f"token:  {tok['source']}" + (f" ({tok['token']}){user}{problem}" if tok.get("token") else ""))
+    if tok.get("zerogpu"):
+        print(f"zerogpu token: {tok['zerogpu']}")
     for space_id, s in r["spaces"].items():
         print(f"space:  {space_id:34} {s.get('stage') or 'unknown: ' + str(s.get('error'))}")
     q = r["zerogpu_quota"]

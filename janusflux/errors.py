@@ -12,12 +12,16 @@ Every error janusflux raises derives from :class:`JanusfluxError`::
         ├── SpaceUnavailableError             paused, broken, or still building/waking past the deadline; .stage
         ├── SpaceBusyError                    queue full, 429, connection dropped: another mirror may help
         │   ├── NoGPUAvailableError           ZeroGPU queue timeout / no GPU free
+        │   ├── HostUnreachableError          the first connection to a host (Hub or Space) failed; .host
         │   ├── ExpiredProxyToken             the ZeroGPU token was refused as expired (fetch a new one)
         │   └── StalledJobError               a cancelled sibling job stalled this job's event stream
+        ├── HubResponseError                  the Hub answered something that could not be read (not retried)
         ├── QuotaExceededError                ZeroGPU quota; .scope, .requested, .left, .retry_after, .resets_at,
         │                                     .spent (scope "daily" or "runs": nothing to wait for in this call)
         ├── SpaceAppError                     the Space's own error (worker error, app error); .title
         │   ├── IllegalDurationError          ZeroGPU refuses the GPU duration asked for; .requested
+        │   ├── SpaceRefusedError             janusflux refused what the Space asked for (another origin, a local
+        │   │                                 file, a file over the byte cap); .why
         │   └── GPUTaskAbortedError           ZeroGPU worker error "GPU task aborted" (often transient)
         └── GenerationTimeoutError (TimeoutError)  the caller's deadline passed
 
@@ -37,6 +41,8 @@ __all__ = [
     "ExpiredProxyToken",
     "GPUTaskAbortedError",
     "GenerationTimeoutError",
+    "HostUnreachableError",
+    "HubResponseError",
     "IllegalDurationError",
     "InvalidInputError",
     "JanusfluxError",
@@ -48,6 +54,7 @@ __all__ = [
     "SpaceAppError",
     "SpaceBusyError",
     "SpaceError",
+    "SpaceRefusedError",
     "SpaceUnavailableError",
     "StalledJobError",
     "UnknownModelError",
@@ -126,6 +133,31 @@ class SpaceBusyError(SpaceError):
         super().__init__(message, **kw)
 
 
+OFFLINE_HINT = ("Offline? Use the bundled local twins: add --local to a janusflux command, set JANUSFLUX_LOCAL=1 "
+                "for the Python API, or run `janusflux serve all` and export the HF_ENDPOINT it prints.")
+
+
+class HostUnreachableError(SpaceBusyError):
+    """No connection could be made to a host this session had never reached (refused, unknown name, connect
+    timeout): reported at once, not retried like a dropped connection. ``host`` is the ``scheme://host:port`` that
+    could not be reached, ``role`` what it was for (``"Hub"`` or ``"Space"``); the text suggests the local twins."""
+
+    def __init__(self, host: str, role: str, cause: str, **kw: str | None) -> None:
+        self.host = host
+        self.role = role
+        what = "the Hub (to look up the Space)" if role == "Hub" else "the Space"
+        super().__init__(f"cannot reach {host}, {what}: {cause}. {OFFLINE_HINT}", reason="unreachable", **kw)
+
+
+class HubResponseError(SpaceError):
+    """The Hub answered, but its answer could not be read (huggingface_hub failed on it). Not a connection
+    problem and not retried: another try would read the same answer. ``host`` is the Hub's ``scheme://host:port``."""
+
+    def __init__(self, host: str, cause: str, **kw: str | None) -> None:
+        self.host = host
+        super().__init__(f"the Hub at {host} sent an answer that could not be read ({cause})", **kw)
+
+
 class NoGPUAvailableError(SpaceBusyError):
     """ZeroGPU found no free GPU in time (queue timeout)."""
 
@@ -195,6 +227,16 @@ class IllegalDurationError(SpaceAppError):
                  **kw: str | None) -> None:
         self.requested = requested
         super().__init__(message, title=title, **kw)
+
+
+class SpaceRefusedError(SpaceAppError):
+    """The Space asked for something janusflux refuses: requests to another origin (an absolute ``api_prefix``, an
+    old Gradio that posts its config elsewhere), a local file as an output, a file over the byte cap, an event
+    larger than the stream's cap. ``why`` says which. Not retried: the same Space would ask again."""
+
+    def __init__(self, message: str, *, why: str, **kw: str | None) -> None:
+        self.why = why
+        super().__init__(message, title="Refused", **kw)
 
 
 class GPUTaskAbortedError(SpaceAppError):

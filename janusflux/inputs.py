@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, JanusfluxError
 from .models import SEED_MAX, ModelSpec, Range
 
 __all__ = ["Messages", "fold_conversation", "parse_aspect_ratio", "prompt_from", "resolve_size"]
@@ -139,8 +139,26 @@ def _snap(param: str, value: object, rng: Range) -> int:
     return snapped
 
 
+RATIO_TOLERANCE = 0.01  # relative: explicit sizes "agree" with an aspect ratio within 1 % (before snapping)
+
+
+def _ratio_text(r: float) -> str:
+    """A ratio the way users write it: 4 -> '4:1', 0.25 -> '1:4', 1.5 -> '1.5:1'."""
+    return f"{r:.3g}:1" if r >= 1 else f"1:{1 / r:.3g}"
+
+
+def _fit(value: float, rng: Range) -> int:
+    """A size derived from an aspect ratio, snapped to the step and kept inside the range."""
+    step = int(rng.step or 1)
+    snapped = int(round(value / step) * step)
+    lo, hi = int(math.ceil(rng.lo / step) * step), int(math.floor(rng.hi / step) * step)
+    return min(max(snapped, lo), hi)
+
+
 def resolve_size(spec: ModelSpec, width: object, height: object, aspect_ratio: object) -> tuple[int, int] | None:
-    """Width and height for the Space: explicit sizes snapped to its step, else an aspect ratio at the default area."""
+    """Width and height for the Space: explicit sizes snapped to its step, else an aspect ratio at the default area
+    (or at the one size given). An aspect ratio that disagrees with explicit width and height, or that the model
+    cannot make, is an error in the caller's terms (the ratio given, the range allowed); nothing is overridden."""
     if spec.fixed_size is not None:
         fw, fh = spec.fixed_size
         for name, v, fixed in (("width", width, fw), ("height", height, fh)):
@@ -155,21 +173,32 @@ def resolve_size(spec: ModelSpec, width: object, height: object, aspect_ratio: o
                 raise InvalidInputError(name, f"{spec.alias} takes no {name}")
         return None
     wr, hr = spec.limits["width"], spec.limits["height"]
-    dw, dh = int(spec.defaults.get("width", 1024)), int(spec.defaults.get("height", 1024))
     ratio = parse_aspect_ratio(aspect_ratio) if aspect_ratio is not None else None
-    if width is not None:
-        w = _snap("width", width, wr)
-        h = _snap("height", height, hr) if height is not None else (
-            _snap("aspect_ratio", max(round(w / ratio), 1), hr) if ratio else dh)
-        return w, h
-    if height is not None:
-        h = _snap("height", height, hr)
-        return (_snap("aspect_ratio", max(round(h * ratio), 1), wr) if ratio else dw), h
-    if ratio is None:
-        return dw, dh
-    area = dw * dh
-    side = math.sqrt(area * ratio)
-    return _snap("aspect_ratio", max(round(side), 1), wr), _snap("aspect_ratio", max(round(side / ratio), 1), hr)
+    w = _snap("width", width, wr) if width is not None else None
+    h = _snap("height", height, hr) if height is not None else None
+    if ratio is None or (w is not None and h is not None):
+        given = float(width) / float(height) if ratio is not None else None  # type: ignore[arg-type]
+        if ratio is not None and given is not None and abs(given / ratio - 1) > RATIO_TOLERANCE:
+            raise InvalidInputError("aspect_ratio", f"{aspect_ratio!r} conflicts with width={width} and "
+                                                    f"height={height} ({_ratio_text(given)}): give the sizes or the "
+                                                    "aspect ratio (with at most one of width/height), not both")
+        return (w if w is not None else int(spec.defaults.get("width", 1024)),
+                h if h is not None else int(spec.defaults.get("height", 1024)))
+    if w is not None:  # the height follows the ratio
+        lo, hi, at = w / hr.hi, w / hr.lo, f" at width={width}"
+    elif h is not None:  # the width follows the ratio
+        lo, hi, at = wr.lo / h, wr.hi / h, f" at height={height}"
+    else:  # both follow the ratio, at the model's default area
+        area = int(spec.defaults.get("width", 1024)) * int(spec.defaults.get("height", 1024))
+        lo, hi, at = max(wr.lo ** 2 / area, area / hr.hi ** 2), min(wr.hi ** 2 / area, area / hr.lo ** 2), ""
+    if not lo * (1 - 1e-9) <= ratio <= hi * (1 + 1e-9):
+        raise InvalidInputError("aspect_ratio", f"{aspect_ratio!r} is outside what {spec.alias} can make{at}: from "
+                                                f"{_ratio_text(lo)} to {_ratio_text(hi)} (width {wr}, height {hr})")
+    if w is not None:
+        return w, _fit(w / ratio, hr)
+    if h is not None:
+        return _fit(h * ratio, wr), h
+    return _fit(math.sqrt(area * ratio), wr), _fit(math.sqrt(area / ratio), hr)
 
 
 _SEED_SOURCE: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar("janusflux_seed_source",
@@ -271,9 +300,10 @@ def load_image(image: object, tmpdir: str, *, param: str = "image", fetch: Any =
     if isinstance(image, str) and re.match(r"^https?://", image):
         if fetch is None:
             raise InvalidInputError(param, "URL images need a session to fetch them")
-        data = fetch(image)
-        if len(data) > _MAX_IMAGE_BYTES:
-            raise InvalidInputError(param, f"image at URL is larger than {_MAX_IMAGE_BYTES} bytes")
+        try:  # the cap is applied while reading: a larger body is never read whole
+            data = fetch(image, max_bytes=_MAX_IMAGE_BYTES)
+        except JanusfluxError as e:
+            raise InvalidInputError(param, f"cannot use the image at the URL ({e})") from e
         return write(data)
     if isinstance(image, str) and image.startswith("file://"):
         image = image[len("file://"):]
@@ -286,15 +316,6 @@ def load_image(image: object, tmpdir: str, *, param: str = "image", fetch: Any =
         _check_image_bytes(p.read_bytes(), param)
         return ImageInput(str(p.resolve()))
     raise InvalidInputError(param, f"expected a path, URL, bytes or PIL image, got {type(image).__name__}")
-
-
-def blank_image_bytes() -> bytes:
-    """A small white PNG: sent to Janus when a vision chat has no image (the Space requires one)."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 64), (255, 255, 255)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def unknown_params(spec: ModelSpec, given: Mapping[str, object], allowed: Iterable[str]) -> None:

@@ -20,6 +20,9 @@ QuotaExceededError scope="pending"             back off (exponential) within ``m
 QuotaExceededError scope="space",              the Space cools down; switch to the next mirror at once;
 NoGPUAvailableError, SpaceBusyError            when every mirror is cooling, back off until the first is free
 (queue full, 429, connection dropped)          (never a storm of immediate retries)
+HostUnreachableError (no connection to a       the Space cools down; switch to another mirror at once when
+host never reached in this session)            one is free, else raise at once (offline, a wrong endpoint)
+HubResponseError (an unreadable Hub answer)    raise at once (another try reads the same answer)
 SpaceUnavailableError (paused, broken,         the Space cools down for longer; switch to a mirror; raise
 building or waking past the deadline)          when none is left (every other Space is cooling down)
 expired ZeroGPU token                          fetch a new one and retry at once
@@ -38,6 +41,7 @@ from .errors import (
     ExpiredProxyToken,
     GenerationTimeoutError,
     GPUTaskAbortedError,
+    HostUnreachableError,
     InvalidInputError,
     JanusfluxError,
     QuotaExceededError,
@@ -113,6 +117,8 @@ def decide(error: BaseException, attempt: int, wait_budget: float, *, fresh_retr
         if not others_free:  # the Space still cools down, but waiting for it would not help this call
             return Decision("raise", cooldown=UNAVAILABLE_COOLDOWN, reason="no other Space to try")
         return Decision("switch", cooldown=UNAVAILABLE_COOLDOWN, reason=f"Space unavailable ({error.stage})")
+    if isinstance(error, HostUnreachableError) and not others_free:
+        return Decision("raise", cooldown=COOLDOWN, reason="host unreachable: no other Space to try")
     if isinstance(error, SpaceBusyError):
         return Decision("switch", cooldown=COOLDOWN, reason=error.reason)
     if isinstance(error, JanusfluxError):

@@ -1,8 +1,8 @@
 """One renderer of a call's events, shared by the CLI, the G4F layer and notebooks.
 
 - :func:`status_text` turns an event into a short status line (``Queued 1/3 on a/b, about 12s``, ``Generating on
-  a/b``, ``Step 3/28``, a Space's toast, ``Waking ...``, ``Waiting 2.0s: ...``, ``Retrying ...``,
-  ``Switching from ... to ...``). Queue positions are 1-based.
+  a/b``, ``Step 3/28``, a Space's toast, ``Warning (...): ...``, ``Waking ...``, ``Waiting 2.0s: ...``,
+  ``Retrying ...``, ``Switching from ... to ...``). Queue positions are 1-based.
 - :class:`StepCounter` reports each model step once, whether the stream sends one event per step or two (a progress
   update and a preview image) and whatever the last preview says.
 - :class:`ProgressView` shows them: in a terminal a ``tqdm`` bar on stderr (a step bar for models with steps, FLUX;
@@ -35,6 +35,7 @@ from .results import (
     Started,
     Waiting,
     Waking,
+    Warned,
 )
 
 __all__ = ["ProgressView", "StepCounter", "status_text", "steps_of", "ticking", "track"]
@@ -58,7 +59,10 @@ def status_text(event: Event, total_steps: int | None = None) -> str | None:
         step = "" if event.step is None else f" {event.step}/{total}" if total else f" {event.step}"
         return f"{event.desc or 'Step'}{step}"
     if isinstance(event, Log):
-        return _one_line(event.message)
+        hint = " (this Space's GPU slots are full: a mirror may have one free)" if event.kind == "waiting-slot" else ""
+        return _one_line(event.message) + hint
+    if isinstance(event, Warned):
+        return f"Warning ({where}): {_one_line(event.message)}"
     if isinstance(event, Waking):
         return f"Waking {where} ({event.stage})"
     if isinstance(event, Waiting):

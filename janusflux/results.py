@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Done", "Event", "Fallback", "ImageList", "ImageResult", "Log", "Preview", "Progress", "Queued", "Result",
-    "Retry", "Started", "TextResult", "Waiting", "Waking",
+    "Retry", "Started", "TextResult", "Waiting", "Waking", "Warned",
 ]
 
 Fetch = Callable[[str], bytes]
@@ -289,11 +289,26 @@ class Preview(Progress):
 
 @dataclass
 class Log(Event):
-    """A toast of the Space, e.g. ZeroGPU's 'Waiting for a GPU to become available'."""
+    """A toast of the Space, e.g. ZeroGPU's 'Waiting for a GPU to become available'. ``kind`` says what janusflux
+    reads in it: ``"waiting-gpu"`` (no free GPU on the node), ``"waiting-slot"`` ("Waiting for a GPU slot on this
+    Space": the Space's own concurrency is full, a mirror may have a free slot), ``"no-gpu"``, ``"quota-fallback"``
+    (a refused ZeroGPU token, see :class:`Warned`) or None."""
 
     message: str = ""
     level: str = "info"
+    kind: str | None = None
     type: Literal["log"] = field(default="log", init=False)
+
+
+@dataclass
+class Warned(Event):
+    """Something the caller should know although the call goes on, e.g. ``code="InvalidRepoToken"``: the Space
+    refused the ZeroGPU token and counts the call against IP-based (anonymous) quota. Once per Space and code per
+    session (also logged as a warning on the ``janusflux`` logger)."""
+
+    message: str = ""
+    code: str = ""
+    type: Literal["warning"] = field(default="warning", init=False)
 
 
 @dataclass

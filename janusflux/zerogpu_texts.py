@@ -36,7 +36,7 @@ from .errors import (
     SpaceError,
 )
 
-__all__ = ["RULES", "Rule", "classify", "parse_wait", "plain"]
+__all__ = ["RULES", "TOASTS", "Rule", "classify", "parse_wait", "plain", "toast_kind"]
 
 TITLE_QUOTA = "ZeroGPU quota exceeded"
 TITLE_ILLEGAL = "ZeroGPU illegal duration"
@@ -160,3 +160,23 @@ def classify(title: str | None, message: str, *, space_id: str | None, endpoint:
             return rule.kind(text, title=key or None, **kw)
         return rule.kind(text, **kw)
     return SpaceAppError(text, title=key or None, **where)
+
+
+# -- toasts: what a Space tells a call that goes on (gr.Info / gr.Warning), by kind ---------------------------------
+#: pattern (on the squashed text, as :data:`RULES`) -> kind of :class:`~janusflux.results.Log` event
+TOASTS: tuple[tuple[str, str], ...] = (
+    # a refused ZeroGPU token: the Space goes on with IP-based (anonymous) quota; the token's quota is not applied
+    (r"fallingbacktoip-?basedquotas", "quota-fallback"),
+    # the Space's own concurrency (its GPU slots) is full: another Space (a mirror) may have a free slot
+    (r"waitingforagpuslotonthisspace", "waiting-slot"),
+    # no free GPU on the node: every ZeroGPU Space waits alike
+    (r"waitingforagputobecomeavailable", "waiting-gpu"),
+    (r"nogpuwasavailable", "no-gpu"),
+)
+_TOASTS = tuple((re.compile(p, re.IGNORECASE), kind) for p, kind in TOASTS)
+
+
+def toast_kind(message: str) -> str | None:
+    """The kind of a Space's toast (see :data:`TOASTS`), None for one janusflux does not interpret."""
+    squashed = _squash(message or "")
+    return next((kind for pattern, kind in _TOASTS if pattern.search(squashed)), None)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import janusflux
 from janusflux import InvalidInputError, UnknownModelError
@@ -140,7 +141,7 @@ def warm(fleet, tmp_path_factory):
     s = janusflux.Session(hf_endpoint=fleet.hub_url, token="hf_warm" + "0" * 24, cache_dir=str(tmp), max_wait=5)
     s.generate("flux", "warm", **SMALL)
     s.generate("flux-schnell", "warm", **SMALL)
-    s.generate("janus-pro-7b", "warm?")
+    s.generate("janus-pro-7b", "warm?", image=Image.new("RGB", (32, 32), "white"))  # Janus chat needs an image
     assert s.stats["clients"] == 3
     try:
         yield s
@@ -207,6 +208,13 @@ SESSION_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("wake-timeout-negative", {"wake_timeout": -3}, "wake_timeout"),
     ("hf-endpoint-not-http", {"hf_endpoint": "ftp://example.org"}, "hf_endpoint"),
     ("send-token-to-str", {"send_token_to": "127.0.0.1"}, "send_token_to"),
+    ("send-token-to-path", {"send_token_to": ["https://example.org/path"]}, "send_token_to"),
+    ("send-token-to-http-no-port", {"send_token_to": ["http://example.org"]}, "send_token_to"),
+    ("send-token-to-wildcard", {"send_token_to": ["*.example.org"]}, "send_token_to"),
+    ("send-token-to-userinfo", {"send_token_to": ["https://u@example.org"]}, "send_token_to"),
+    ("send-token-to-bad-port", {"send_token_to": ["example.org:0"]}, "send_token_to"),
+    ("max-download-bytes-zero", {"max_download_bytes": 0}, "max_download_bytes"),
+    ("max-download-bytes-float", {"max_download_bytes": 1.5}, "max_download_bytes"),
     ("zerogpu-token-int", {"zerogpu_token": 5}, "zerogpu_token"),
     ("zerogpu-uuid-int", {"zerogpu_uuid": 5}, "zerogpu_uuid"),
     ("ip-token-int", {"ip_token": 5}, "ip_token"),

@@ -163,7 +163,8 @@ def quota_fleet():
     """FLUX.1-schnell alone, with room for two calls (60 s each) per 3-second window."""
     from janusflux.twins import start_twins
 
-    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.001, quota=120, quota_window=3.0)
+    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.001, quota=120, quota_window=3.0,
+                    hardware_factor=1.0, anonymous="space")
     try:
         yield f
     finally:
@@ -207,8 +208,7 @@ def _batch_cmd(src: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _env(fleet, token) -> dict[str, str]:
-    env = dict(os.environ, HF_ENDPOINT=fleet.hub_url, HF_TOKEN=token, HF_HUB_DISABLE_TELEMETRY="1",
-               GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, HF_ENDPOINT=fleet.hub_url, HF_TOKEN=token)
     env.pop("JANUSFLUX_LOCAL", None)
     return env
 

@@ -26,7 +26,6 @@ def run_notebook(name: str, cwd: Path) -> nbformat.NotebookNode:
 
 def _kernel_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_ENDPOINT", "JANUSFLUX_LOCAL")}
-    env.update(HF_HUB_DISABLE_TELEMETRY="1", GRADIO_ANALYTICS_ENABLED="False")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 

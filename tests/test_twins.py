@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
 import concurrent.futures
 import hashlib
+import os
 import subprocess
 import sys
 import threading
@@ -37,7 +33,8 @@ USERS = {ALICE: {"name": "alice", "plan": "free"}, BOB: {"name": "bob", "plan": 
 
 @pytest.fixture(scope="module")
 def fleet():
-    with start_twins(quota=300.0, duration_scale=1.0, delay=0.0, users=USERS) as f:
+    with start_twins(quota=300.0, duration_scale=1.0, delay=0.0, users=USERS, hardware_factor=1.0,
+                     anonymous="space") as f:
         yield f
 
 
@@ -497,8 +494,7 @@ def test_client_by_space_id_in_subprocess(fleet):
         f"c = Client({DEV!r}, verbose=False, token=False)\n"
         "print(c.src, c.predict('x', 9, False, 256, 256, 3.5, 1, api_name='/infer')[1])\n"
     )
-    env = {**os.environ, "HF_ENDPOINT": fleet.hub_url, "HF_HUB_DISABLE_TELEMETRY": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "0"}
+    env = {**os.environ, "HF_ENDPOINT": fleet.hub_url, "HF_HUB_OFFLINE": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [fleet.url(DEV), "9"]

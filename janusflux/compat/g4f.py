@@ -57,7 +57,10 @@ Parameters, compared with the documented module:
 - ``cookies`` are accepted (a dict) and not sent: janusflux identifies the caller with the HF token.
 - ``prompt`` wins over ``messages``; otherwise image models take the trailing user messages and the chat model the
   whole conversation folded into one question. ``aspect_ratio``/``width``/``height`` are snapped to the Space's step
-  (32 on FLUX); ``aspect_ratio`` is ignored only at its default ``"1:1"`` for the chat model, which makes no image.
+  (32 on FLUX); ``aspect_ratio`` at its default ``"1:1"`` is ignored for the chat model (it makes no image) and when
+  both ``width`` and ``height`` are given (they win, as in g4f); any other ratio that disagrees with both sizes raises.
+  A Janus chat without ``image``/``media`` asks about a small white placeholder image, which this layer supplies
+  itself (janusflux's own ``generate`` requires an image instead).
 - ``**kwargs``: janusflux's ``steps``, ``guidance``, ``temperature``, ``top_p``, ``image``, ``timeout``,
   ``max_wait``; g4f's ``num_inference_steps``, ``guidance_scale``, ``randomize_seed`` (True: draw a new seed),
   ``media`` (a list of ``(image, name)``; the first image is asked about); ``previews``; g4f framework flags that mean
@@ -365,6 +368,17 @@ def _media_image(media: object) -> Any:
     raise InvalidInputError("media", "expected a list of (image, name) pairs")
 
 
+def _placeholder_image() -> bytes:
+    """A small white PNG: what a Janus chat without an image asks about (janusflux itself requires an image)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (255, 255, 255)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _params(spec: ModelSpec, *, messages: Any, prompt: Any, aspect_ratio: Any, width: Any, height: Any, seed: Any,
             kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """janusflux parameters for the call, and whether to yield previews."""
@@ -394,8 +408,10 @@ def _params(spec: ModelSpec, *, messages: Any, prompt: Any, aspect_ratio: Any, w
     makes_image = spec.kind == "text-to-image"
     if makes_image or prompt is None:
         params["messages"] = messages
-    if not makes_image and aspect_ratio == "1:1":
-        aspect_ratio = None  # the documented default; a chat model makes no image
+    if aspect_ratio == "1:1" and (not makes_image or (width is not None and height is not None)):
+        aspect_ratio = None  # the documented default: a chat model makes no image, and explicit sizes win over it
+    if spec.kind == "vision-chat" and params.get("image") is None:
+        params["image"] = _placeholder_image()  # this layer's documented placeholder
     for name, value in (("aspect_ratio", aspect_ratio), ("width", width), ("height", height), ("seed", seed)):
         if value is not None:
             params[name] = value

@@ -10,9 +10,12 @@
 ``routing``             mirror choice (least busy first), cooldowns
 ``pool``                one gradio_client Client per Space, retirement, shutdown
 ``hub``                 Space resolution through the Hub, waking sleeping Spaces
+``quota``               when a spent ZeroGPU allowance resets (the Hub's quota API, once per such error)
 ``credentials``         the HF token, its redaction, and which origins may receive it
 ``http``                plain HTTP (Hub, result files) with the token only where allowed
 ``zerogpu_headers``     the ZeroGPU headers of a call and the JWT fetch (cache: ``janusflux.zerogpu``)
+``reach``               first contact: a host never reached that refuses is HostUnreachableError at once
+``quiet``               no request to a host the user did not configure (agent registry, client telemetry)
 ======================  =====================================================================================
 """
 

@@ -24,19 +24,23 @@ from typing import Any
 from typing_extensions import Self, Unpack
 
 from .. import policy
-from ..errors import InvalidInputError, SessionClosedError
+from ..errors import InvalidInputError, SessionClosedError, SpaceBusyError
 from ..inputs import check_timeout
 from ..models import ModelSpec
+from ..origins import origin_of
 from ..params import GenerateParams
 from ..results import Done, Event, Result
 from ..spaces import Context
 from ..zerogpu import JwtCache
 from .credentials import Credentials, Secret, check_token
-from .http import Http
+from .http import DOWNLOAD_TIMEOUT, MAX_DOWNLOAD_BYTES, Http
 from .hub import Hub
 from .job import Job, set_timing
 from .loop import run_call
 from .pool import Conn, Pool, open_conn
+from .quiet import load_agent_registry
+from .quota import fill_reset
+from .reach import Reach
 from .request import Request, build_request
 from .routing import Router
 from .zerogpu_headers import call_headers, fetch_jwt
@@ -54,7 +58,9 @@ class Session:
     Parameters (all optional):
         token: HF token; None = ``HF_TOKEN`` or the saved login; False = never send one.
         hf_endpoint: the Hub (default ``HF_ENDPOINT`` or https://huggingface.co); tokens may go there.
-        send_token_to: extra hosts allowed to receive the token (e.g. your own dedicated endpoint).
+        send_token_to: origins allowed to receive the token besides Hugging Face's (e.g. your own dedicated
+            endpoint): ``host`` (https on 443 only), ``host:port``, ``https://host[:port]`` or ``http://host:port``
+            (see :mod:`janusflux.session.credentials` for who gets the token, the ZeroGPU token and the ip token).
         space_urls: ``{space_id: url}`` to serve a Space from another URL (a twin, a duplicate) without the Hub.
         zerogpu: fetch and send ZeroGPU tokens (``x-zerogpu-token``/``x-zerogpu-uuid``) when a token is known.
         zerogpu_token / zerogpu_uuid: use this ZeroGPU token and uuid instead of fetching one (a call may pass its own).
@@ -65,6 +71,9 @@ class Session:
         wake_timeout: seconds to wait for a sleeping or starting Space.
         max_workers: worker threads for async and streamed calls (bounds concurrency).
         cache_dir: where downloaded result images go (default: a temp folder removed on close).
+        max_download_bytes: the most bytes a result file may have (default 32 MiB, room for a 2048x2048 PNG); a
+            larger one raises ``SpaceRefusedError`` before it is read whole. A result download must finish within
+            the call's timeout (or 120 s when the call had none).
     """
 
     def __init__(
@@ -84,6 +93,7 @@ class Session:
         wake_timeout: float = 300.0,
         max_workers: int = 32,
         cache_dir: str | None = None,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
     ) -> None:
         self._credentials = Credentials(token, hf_endpoint, send_token_to)
         self.zerogpu = zerogpu
@@ -97,6 +107,9 @@ class Session:
         if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
             raise InvalidInputError("max_attempts", f"expected an int >= 1, got {max_attempts!r}")
         self.max_attempts = max_attempts
+        if not isinstance(max_download_bytes, int) or isinstance(max_download_bytes, bool) or max_download_bytes < 1:
+            raise InvalidInputError("max_download_bytes", f"expected an int >= 1, got {max_download_bytes!r}")
+        self.max_download_bytes = max_download_bytes
         wake = check_timeout("wake_timeout", wake_timeout) or 0.0
         if not isinstance(max_workers, int) or max_workers < 1:
             raise InvalidInputError("max_workers", f"expected an int >= 1, got {max_workers!r}")
@@ -104,15 +117,17 @@ class Session:
         self.cache_dir = cache_dir or tempfile.mkdtemp(prefix="janusflux-")
         self._tmpdir = os.path.join(self.cache_dir, "inputs")
         os.makedirs(self._tmpdir, exist_ok=True)
-        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio_client's own telemetry switch
 
         self._closed = False
         self._closing = threading.Event()
         self._http = Http(self._credentials)
-        self._hub = Hub(self._credentials, self._http, space_urls, wake, self._closing)
+        self._reach = Reach()
+        self._hub = Hub(self._credentials, self._http, space_urls, wake, self._closing, self._reach)
         self._pool = Pool()
         self._router = Router()
         self._jwt = JwtCache(lambda space_id: fetch_jwt(self._http, self.hf_endpoint, space_id))
+        self._warned: set[tuple[str, str]] = set()  # (Space, warning code): each is told once per session
+        self._warned_lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers,
                                                                thread_name_prefix="janusflux")
 
@@ -198,7 +213,8 @@ class Session:
             put(e)
 
     def route(self, space: str, url: str) -> None:
-        """Serve ``space`` (a Space id) from ``url`` from now on (a twin, a duplicate, a dedicated endpoint)."""
+        """Serve ``space`` (a Space id) from ``url`` from now on (a twin, a duplicate, a dedicated endpoint). A route
+        is not the host the Hub named: it gets the ZeroGPU and ip tokens only if it is a token host."""
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidInputError("url", f"expected an http(s) URL, got {url!r}")
         self._hub.space_urls[space] = url.rstrip("/")
@@ -259,12 +275,13 @@ class Session:
         return self._pool.conns
 
     def token_for(self, url: str) -> str | None:
-        """The token if ``url`` is a host that may receive it, else None."""
-        return self._credentials.token_for(url)
+        """The token if some request of this session to ``url`` may carry it (a Hub API call on the
+        ``hf_endpoint`` origin, or a token host: see :mod:`janusflux.session.credentials`), else None."""
+        return self._credentials.token_for(url) or self._credentials.hub_token(url)
 
     def is_token_host(self, url: str) -> bool:
-        """Whether ``url`` may receive the token (see :meth:`Credentials.is_token_host`)."""
-        return self._credentials.is_token_host(url)
+        """Whether ``url`` is on the Hub's origin or a token host (see :meth:`token_for`)."""
+        return self._credentials.is_token_host(url) or origin_of(url) == self._credentials.hub_origin
 
     # -- a call ----------------------------------------------------------------------------------------------------
     def _request(self, model: str | ModelSpec, prompt: str | None, params: Mapping[str, Any]) -> Request:
@@ -277,31 +294,73 @@ class Session:
         deadline = time.monotonic() + timeout if timeout else None
         started = time.monotonic()
         job = Job(request.spec, request.params, request.prepared, lambda conn: self._headers(request, conn),
-                  self._pool, self._context(), emit, cancel, self._closing, deadline)
+                  self._pool, lambda conn: self._result_context(conn, timeout), emit, cancel, self._closing, deadline,
+                  secrets=self._credentials.secrets() + tuple(t for t in (self._zerogpu_token, self._ip_token) if t),
+                  first_warning=self._first_warning)
         alternatives = len(request.spec.spaces) > 1
 
         def attempt(key: str) -> Result:
             def open_key() -> Conn:
+                load_agent_registry(self.hf_endpoint)  # before the first Hub call or Client of the process
+                routed = key in self._hub.space_urls
                 url, space_id = self._hub.resolve(key, emit, deadline, alternatives, cancel)
-                return open_conn(key, url, space_id, self._credentials, self._http)
+                try:
+                    conn = open_conn(key, url, space_id, self._credentials, self._http,
+                                     hub_named=space_id is not None and not routed)
+                except SpaceBusyError as e:
+                    unreachable = self._reach.unreachable(e, url, "Space", space_id or url)
+                    if unreachable is None:
+                        raise
+                    raise unreachable from e.__cause__
+                self._reach.reached(url)
+                return conn
 
             return job.run(self._pool.connect(key, open_key))
 
         result = run_call(request.spec, attempt, router=self._router, pool=self._pool, jwt=self._jwt, emit=emit,
                           cancel=cancel, closing=self._closing,
                           max_wait=request.max_wait if request.max_wait is not None else self.max_wait,
-                          deadline=deadline, max_attempts=self.max_attempts)
+                          deadline=deadline, max_attempts=self.max_attempts,
+                          on_spent=None if request.zerogpu_token else lambda e: fill_reset(e, self._credentials))
         set_timing(result, "total", time.monotonic() - started)
         return result
+
+    def _first_warning(self, where: str, code: str) -> bool:
+        with self._warned_lock:
+            new = (where, code) not in self._warned
+            self._warned.add((where, code))
+            return new
 
     def _headers(self, request: Request, conn: Conn) -> dict[str, str]:
         token = request.zerogpu_token.reveal() if request.zerogpu_token else self._zerogpu_token
         zerogpu = self.zerogpu or request.zerogpu_token is not None  # a call's own ZeroGPU token is always sent
+        # The ZeroGPU identity goes only to the host the Hub named for the Space, or to a token host.
+        scoped = conn.hub_named or self._credentials.is_token_host(conn.url)
         return call_headers(conn.space_id, ip_token=self._ip_token, zerogpu=zerogpu, token=token,
-                            uuid=request.zerogpu_uuid or self._zerogpu_uuid, jwt=self._jwt if self.has_token else None)
+                            uuid=request.zerogpu_uuid or self._zerogpu_uuid, jwt=self._jwt if self.has_token else None,
+                            scoped=scoped)
 
     def _context(self) -> Context:
-        return Context(fetch=self._http.fetch, tmpdir=self._tmpdir, cache_dir=self.cache_dir)
+        """The context of checking a call: an ``image=`` URL gets the token only if its origin was named."""
+
+        def fetch_input(url: str, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes:
+            token = self._credentials.token_for(url) if self._credentials.is_named(url) else None
+            return self._http.fetch(url, token=token, max_bytes=max_bytes, timeout=self.timeout)
+
+        return Context(fetch=fetch_input, tmpdir=self._tmpdir, cache_dir=self.cache_dir)
+
+    def _result_context(self, conn: Conn, timeout: float | None) -> Context:
+        """The context of parsing a Space's output: file URLs must be on the connection's origin, and a download
+        gets the token only when the connection got it."""
+        token = self._credentials.token_for(conn.url) if conn.token_sent else None
+        origin = origin_of(conn.url)
+
+        def fetch_result(url: str) -> bytes:
+            return self._http.fetch(url, token=token if origin_of(url) == origin else None,
+                                    max_bytes=self.max_download_bytes, timeout=timeout or DOWNLOAD_TIMEOUT,
+                                    space_id=conn.where)
+
+        return Context(fetch=fetch_result, tmpdir=self._tmpdir, cache_dir=self.cache_dir, space_url=conn.url)
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:

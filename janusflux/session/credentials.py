@@ -1,22 +1,36 @@
 """Credentials: the HF token (where it comes from, how it hides) and which origins may receive it.
 
-Tokens: explicit, else ``HF_TOKEN``, else huggingface_hub's saved login (``huggingface_hub.get_token``), and sent only
-to Hugging Face hosts (``huggingface.co``, ``*.hf.space``, the configured ``HF_ENDPOINT``) unless the caller names
-other hosts in ``send_token_to``. Every other URL gets no token.
+Tokens: explicit, else ``HF_TOKEN``, else huggingface_hub's saved login (``huggingface_hub.get_token``).
+
+Who receives the token is decided per *origin* (scheme, host, port), never per host name alone:
+
+- **Hub API calls** (``space_info``, the ZeroGPU token request) go to the ``hf_endpoint`` origin with the token.
+- **A Space connection** gets the token when its origin is a *token host*: a Hugging Face host over https on port
+  443 (``huggingface.co``, ``*.huggingface.co``, ``*.hf.space``) or an origin named in ``send_token_to``.
+- **A result download** gets it only when its origin equals the origin of the Space connection that produced it,
+  and that connection got the token. An ``image=`` URL gets it only when its origin is named in ``send_token_to``.
+- Redirects never carry it (downloads do not follow redirects to another origin).
+
+``send_token_to`` entries: ``host`` means ``https://host:443`` only; ``https://host[:port]`` and
+``http://host:port`` name one origin; ``host:port`` names that host and port over http or https. Anything else
+(a path, a query, userinfo, a wildcard, an empty string) is an ``InvalidInputError("send_token_to")``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from ..errors import InvalidInputError
+from ..origins import DEFAULT_PORTS, Origin, is_hf_origin, origin_of
 
-__all__ = ["Credentials", "Secret", "check_token", "redact"]
+__all__ = ["Credentials", "Origin", "Secret", "check_token", "origin_of", "redact"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-
+_HOST_PORT = re.compile(r"(?P<host>\[[0-9a-f:.]+\]|[^:\[\]/]+)(?::(?P<port>[0-9]{1,5}))?")
+_HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$")
 
 class Secret:
     """A token that never shows itself in a repr, str or log line."""
@@ -51,8 +65,38 @@ def check_token(value: object, param: str) -> str | None:
     return value.strip()
 
 
+def parse_send_token_to(entries: Sequence[str]) -> frozenset[Origin]:
+    """The origins named by ``send_token_to`` (see the module docstring); raises on what it cannot parse."""
+    if isinstance(entries, str) or not all(isinstance(h, str) for h in entries):
+        raise InvalidInputError("send_token_to", "expected a list of hosts or origins")
+    origins: set[Origin] = set()
+    for entry in entries:
+        text = entry.strip().lower().rstrip("/")
+        bad = InvalidInputError("send_token_to", f"cannot parse {entry!r}: expected host, host:port, "
+                                                 "https://host[:port] or http://host:port")
+        if "://" in text:
+            u = urlsplit(text)
+            try:
+                port = u.port
+            except ValueError:
+                raise bad from None
+            if (u.scheme not in DEFAULT_PORTS or u.path or u.query or u.fragment or "@" in u.netloc
+                    or not _HOST.match(u.hostname or "") or (u.scheme == "http" and port is None)):
+                raise bad
+            origins.add((u.scheme, u.hostname or "", port or 443))
+            continue
+        m = _HOST_PORT.fullmatch(text)
+        if m is None or not _HOST.match(m["host"]) or (m["port"] and not 0 < int(m["port"]) < 65536):
+            raise bad
+        if m["port"]:
+            origins |= {("http", m["host"], int(m["port"])), ("https", m["host"], int(m["port"]))}
+        else:
+            origins.add(("https", m["host"], 443))
+    return frozenset(origins)
+
+
 class Credentials:
-    """The session's HF token and the hosts that may receive it."""
+    """The session's HF token and the origins that may receive it."""
 
     def __init__(self, token: str | bool | None, hf_endpoint: str | None, send_token_to: Sequence[str]) -> None:
         if token is True:
@@ -67,31 +111,28 @@ class Credentials:
                        "HF_TOKEN" if os.environ.get("HF_TOKEN") else
                        "huggingface_hub login" if explicit else "none")
         self.hf_endpoint = (hf_endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-        if not urlparse(self.hf_endpoint).scheme.startswith("http"):
+        hub = origin_of(self.hf_endpoint)
+        if hub is None:
             raise InvalidInputError("hf_endpoint", f"expected an http(s) URL, got {self.hf_endpoint!r}")
-        if isinstance(send_token_to, str) or not all(isinstance(h, str) for h in send_token_to):
-            raise InvalidInputError("send_token_to", "expected a list of host names")
-        self.hosts = {h.lower() for h in send_token_to}
+        self.hub_origin: Origin = hub
+        self.named = parse_send_token_to(send_token_to)
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.token.reveal(),) if self.token else ()
 
     def token_for(self, url: str) -> str | None:
-        """The token if ``url`` is a host that may receive it, else None."""
+        """The token if ``url`` is a token host (a Space connection or a URL the user named), else None."""
         return self.token.reveal() if self.token and self.is_token_host(url) else None
 
-    def is_token_host(self, url: str) -> bool:
-        """Hugging Face hosts (over https), the configured Hub endpoint (same scheme, host and port) and the hosts
-        named in ``send_token_to`` (``host`` or ``host:port``)."""
-        u = urlparse(url)
-        host = (u.hostname or "").lower()
-        if not host:
-            return False
-        if u.scheme == "https" and (host == "huggingface.co" or host.endswith((".huggingface.co", ".hf.space"))):
-            return True
-        hub = urlparse(self.hf_endpoint)
-        if (u.scheme, host, u.port) == (hub.scheme, (hub.hostname or "").lower(), hub.port):
-            return True
-        return host in self.hosts or f"{host}:{u.port}" in self.hosts
+    def hub_token(self, url: str) -> str | None:
+        """The token for a Hub API call to ``url``: only on the ``hf_endpoint`` origin."""
+        return self.token.reveal() if self.token and origin_of(url) == self.hub_origin else None
 
-    def headers(self, url: str) -> dict[str, str]:
-        """The authorization header for a plain HTTP request to ``url`` (none for other hosts)."""
-        token = self.token_for(url)
-        return {"authorization": f"Bearer {token}"} if token else {}
+    def is_token_host(self, url: str) -> bool:
+        """A Hugging Face host over https on port 443, or an origin named in ``send_token_to``."""
+        origin = origin_of(url)
+        return is_hf_origin(origin) or origin in self.named
+
+    def is_named(self, url: str) -> bool:
+        """An origin the user named in ``send_token_to``."""
+        return origin_of(url) in self.named

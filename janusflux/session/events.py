@@ -13,9 +13,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..results import Event, ImageResult, Log, Preview, Progress, Queued, Started
+from ..results import (
+    Event,
+    ImageResult,
+    Log,
+    Preview,
+    Progress,
+    Queued,
+    Started,
+    Warned,
+)
+from ..zerogpu_texts import toast_kind
 
-__all__ = ["FollowState", "flush", "translate"]
+__all__ = ["IP_FALLBACK", "FollowState", "flush", "translate"]
+
+IP_FALLBACK = ("the Space refused the ZeroGPU token (InvalidRepoToken) and counts this call against IP-based "
+               "(anonymous) quota: your token's ZeroGPU quota is not applied. Check that the HF token is valid and "
+               "not expired, that it may read ZeroGPU tokens (a fine-grained token needs read access), and that the "
+               "session's hf_endpoint is the Hub the Space trusts; `janusflux doctor` checks the token.")
 
 _UNSET = object()
 
@@ -44,7 +59,11 @@ def translate(update: Any, st: FollowState) -> list[Event]:
     if code == "PROCESSING":
         return [Started(space_id=st.where)]
     if code == "LOG" and update.log:
-        return [Log(message=update.log[0], level=update.log[1], space_id=st.where)]
+        kind = toast_kind(update.log[0])
+        log = Log(message=update.log[0], level=update.log[1], kind=kind, space_id=st.where)
+        if kind == "quota-fallback":
+            return [log, Warned(message=IP_FALLBACK, code="InvalidRepoToken", space_id=st.where)]
+        return [log]
     if code == "PROGRESS" and update.progress_data:
         p = update.progress_data[0]
         # (index, length) as gr.Progress / tqdm report it: index = steps completed so far

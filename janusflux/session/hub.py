@@ -10,10 +10,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from ..errors import SpaceBusyError, SpaceUnavailableError
+from ..errors import HubResponseError, SpaceBusyError, SpaceUnavailableError
 from ..results import Event, Waking
 from .credentials import Credentials
 from .http import Http
+from .reach import Reach, is_transport_error, origin
 
 __all__ = ["Cancelled", "Hub"]
 
@@ -32,8 +33,9 @@ class Hub:
     """Space resolution through the Hub, and the routes that bypass it."""
 
     def __init__(self, credentials: Credentials, http: Http, space_urls: Mapping[str, str] | None,
-                 wake_timeout: float, closing: threading.Event) -> None:
+                 wake_timeout: float, closing: threading.Event, reach: Reach) -> None:
         self._credentials = credentials
+        self._reach = reach
         self._http = http
         self.space_urls = {k: v.rstrip("/") for k, v in (space_urls or {}).items()}
         self.wake_timeout = wake_timeout
@@ -54,7 +56,7 @@ class Hub:
 
         endpoint = self._credentials.hf_endpoint
         api = HfApi(endpoint=endpoint)
-        token = self._credentials.token_for(endpoint) or False
+        token = self._credentials.hub_token(endpoint) or False
         wake_deadline = time.monotonic() + self.wake_timeout
         woke = False
         while True:
@@ -68,7 +70,14 @@ class Hub:
                     raise SpaceUnavailableError("Space not found on the Hub", stage="NOT_FOUND", space_id=key) from e
                 raise SpaceBusyError(f"the Hub did not answer ({status})", reason="hub", space_id=key) from e
             except Exception as e:
-                raise SpaceBusyError(f"the Hub is unreachable ({type(e).__name__})", reason="hub", space_id=key) from e
+                unreachable = self._reach.unreachable(e, endpoint, "Hub", key)
+                if unreachable is not None:
+                    raise unreachable from e
+                if is_transport_error(e):  # a Hub that answered before dropped the connection or timed out
+                    raise SpaceBusyError(f"the Hub is unreachable ({type(e).__name__})", reason="hub",
+                                         space_id=key) from e
+                raise HubResponseError(origin(endpoint), f"{type(e).__name__}: {e}", space_id=key) from e
+            self._reach.reached(endpoint)
             stage = str(getattr(getattr(info, "runtime", None), "stage", None) or "RUNNING")
             stage = stage.split(".")[-1].upper()
             host = getattr(info, "host", None) or f"https://{key.replace('/', '-').replace('.', '-').lower()}.hf.space"

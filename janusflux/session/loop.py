@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import tenacity
 
 from .. import policy
-from ..errors import GPUTaskAbortedError, SpaceBusyError
+from ..errors import GPUTaskAbortedError, QuotaExceededError, SpaceBusyError
 from ..models import ModelSpec
 from ..results import Event, Fallback, Result, Retry, Waiting
 from ..zerogpu import JwtCache
@@ -63,8 +63,10 @@ class CallState:
 
 def run_call(spec: ModelSpec, attempt: Callable[[str], Result], *, router: Router, pool: Pool, jwt: JwtCache,
              emit: Callable[[Event], None], cancel: threading.Event, closing: threading.Event, max_wait: float,
-             deadline: float | None, max_attempts: int) -> Result:
-    """Run ``attempt(space_key)`` until it returns, the policy raises, or ``max_attempts`` are spent."""
+             deadline: float | None, max_attempts: int,
+             on_spent: Callable[[QuotaExceededError], None] | None = None) -> Result:
+    """Run ``attempt(space_key)`` until it returns, the policy raises, or ``max_attempts`` are spent.
+    ``on_spent`` completes a spent-allowance error once, just before it is raised (its reset time)."""
     state = CallState(spec, max_wait, deadline)
 
     def one() -> Result:
@@ -94,6 +96,8 @@ def run_call(spec: ModelSpec, attempt: Callable[[str], Result], *, router: Route
                 conn = pool.get(current)
                 if conn is not None:
                     pool.discard(conn)
+        if d.action == "raise" and on_spent is not None and isinstance(exc, QuotaExceededError) and exc.spent:
+            on_spent(exc)
         return d.action != "raise"
 
     def wait_for(rs: tenacity.RetryCallState) -> float:

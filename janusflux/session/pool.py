@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import SessionClosedError, SpaceBusyError, SpaceUnavailableError
+from ..errors import JanusfluxError, SessionClosedError, SpaceBusyError, SpaceUnavailableError
 from ..models import ModelSpec
 from .credentials import Credentials
+from .guard import OriginGuard, check_client
 from .http import Http
 
 __all__ = ["Conn", "Pool", "close_client", "open_conn"]
@@ -30,6 +31,9 @@ class Conn:
     url: str
     client: Any
     space_id: str | None
+    guard: OriginGuard | None = None  # pins the client to the Space's origin; stops its streams on close
+    token_sent: bool = False  # the client sends the HF token (the Space's origin is a token host)
+    hub_named: bool = False  # the URL is the host the Hub named for space_id (not a route the caller set)
     bound: dict[str, ModelSpec] = field(default_factory=dict)  # specs bound by the Space's API info, per alias
     inflight: int = 0
     retired: bool = False
@@ -113,18 +117,25 @@ class Pool:
             close_client(client)
 
 
-def open_conn(key: str, url: str, space_id: str | None, credentials: Credentials, http: Http) -> Conn:
-    """A gradio_client Client for ``url`` (the token only if the host may receive it)."""
-    from gradio_client import Client
+def open_conn(key: str, url: str, space_id: str | None, credentials: Credentials, http: Http, *,
+              hub_named: bool = False) -> Conn:
+    """A gradio_client Client for ``url``, pinned to its origin (the token only if the origin is a token host)."""
     from gradio_client.utils import TooManyRequestsError
+
+    from .quiet import client_class
 
     kwargs: dict[str, Any] = {}
     if url.startswith("https://"):
         kwargs["ssl_verify"] = http.ssl_context()
     where = space_id or url
+    token = credentials.token_for(url)
+    guard = OriginGuard(url, where)
     try:
-        client = Client(url, token=credentials.token_for(url) or False, verbose=False, download_files=False,
-                        analytics_enabled=False, **kwargs)
+        client = client_class()(url, token=token or False, verbose=False, download_files=False,
+                                analytics_enabled=False, httpx_kwargs={"auth": guard}, **kwargs)
+    except JanusfluxError:
+        guard.stop()
+        raise
     except TooManyRequestsError as e:
         raise SpaceBusyError("HTTP 429 on the Space's config", reason="429", space_id=where) from e
     except ValueError as e:
@@ -134,11 +145,21 @@ def open_conn(key: str, url: str, space_id: str | None, credentials: Credentials
     except Exception as e:
         raise SpaceBusyError(f"could not reach the Space ({type(e).__name__})", reason="connection",
                              space_id=where) from e
-    log.debug("connected to %s at %s (token sent: %s)", where, url, credentials.token_for(url) is not None)
-    return Conn(key=key, url=url, client=client, space_id=space_id)
+    try:
+        check_client(client, url, where)
+    except JanusfluxError:
+        close_client(client)
+        raise
+    log.debug("connected to %s at %s (token sent: %s)", where, url, token is not None)
+    return Conn(key=key, url=url, client=client, space_id=space_id, guard=guard, token_sent=token is not None,
+                hub_named=hub_named)
 
 
 def close_client(client: Any) -> None:
+    """Stop the client's heartbeat, its executors and (through its guard) every stream it still reads."""
+    guard = getattr(client, "httpx_kwargs", {}).get("auth")
+    if isinstance(guard, OriginGuard):
+        guard.stop()
     try:
         client.close()
         for name in ("executor", "helper_executor", "stream_executor"):

@@ -45,12 +45,8 @@ def build_request(model: str | ModelSpec, prompt: str | None, params: Mapping[st
     unified = {k: v for k, v in params.items() if k not in CALL_OPTIONS}
     unified["prompt"] = prompt
     adapter = get_adapter(spec.family)
-    if any(src == "image" for _, src in spec.args):  # the endpoint takes an image: load it (or the adapter's default)
-        image = unified.get("image")
-        default = getattr(adapter, "default_image", None)
-        if image is not None or default is not None:
-            source = image if image is not None else default()  # type: ignore[misc]
-            unified["image"] = load_image(source, ctx.tmpdir, fetch=ctx.fetch if image is not None else None)
+    if unified.get("image") is not None and any(src == "image" for _, src in spec.args):  # the endpoint takes one
+        unified["image"] = load_image(unified["image"], ctx.tmpdir, fetch=ctx.fetch)
     bind = getattr(adapter, "bind", None)
     if bind is not None:  # mapped (and its sizes checked) once the Space's API info is read
         adapter.check(unified)

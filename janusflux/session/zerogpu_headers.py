@@ -9,7 +9,7 @@ from ..errors import SpaceBusyError
 from ..zerogpu import JwtCache, jwt_url
 from .http import Http
 
-__all__ = ["call_headers", "fetch_jwt"]
+__all__ = ["SECRET_HEADERS", "call_headers", "fetch_jwt", "scrub"]
 
 log = logging.getLogger("janusflux")
 
@@ -23,11 +23,17 @@ def fetch_jwt(http: Http, hf_endpoint: str, space_id: str) -> str:
     return str(r.json()["token"])
 
 
+SECRET_HEADERS = ("x-zerogpu-token", "x-ip-token")
+
+
 def call_headers(space_id: str | None, *, ip_token: str | None, zerogpu: bool, token: str | None, uuid: str,
-                 jwt: JwtCache | None) -> dict[str, str]:
+                 jwt: JwtCache | None, scoped: bool) -> dict[str, str]:
     """Headers for one job: the ip token if any; for a Space (not a bare URL) with ZeroGPU on, the given ZeroGPU
-    ``token`` or, when ``jwt`` is given (the session has an HF token), one from the cache."""
+    ``token`` or, when ``jwt`` is given (the session has an HF token), one from the cache. None of them unless
+    ``scoped``: the connection's URL is the host the Hub named for ``space_id``, or a token host."""
     headers: dict[str, str] = {}
+    if not scoped:
+        return headers
     if ip_token:
         headers["x-ip-token"] = ip_token
     if not zerogpu or space_id is None:
@@ -41,3 +47,13 @@ def call_headers(space_id: str | None, *, ip_token: str | None, zerogpu: bool, t
         headers["x-zerogpu-token"] = token
         headers["x-zerogpu-uuid"] = uuid
     return headers
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every secret in it replaced by its redacted form (a Space may echo request headers)."""
+    from .credentials import redact
+
+    for secret in secrets:
+        if secret and len(secret) >= 8 and secret in text:
+            text = text.replace(secret, redact(secret))
+    return text

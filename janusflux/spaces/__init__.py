@@ -2,9 +2,9 @@
 results. No I/O here: the session checks the call, loads input images and does the calling.
 
 A family module provides ``prepare(spec, params) -> Prepared`` and ``parse(spec, prepared, output, ctx)``, and
-optionally ``preview(spec, prepared, output, ctx)`` for generator endpoints' intermediate outputs. Optional hooks:
-``default_image()`` (the bytes loaded as ``image`` when an endpoint that needs one gets none) and ``bind(spec,
-api_info) -> ModelSpec`` with ``check(params)`` (a Space mapped from its API info: ``prepare`` runs once bound).
+optionally ``preview(spec, prepared, output, ctx)`` for generator endpoints' intermediate outputs. Optional hook:
+``bind(spec, api_info) -> ModelSpec`` with ``check(params)`` (a Space mapped from its API info: ``prepare`` runs once
+bound).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Janus-Pro-7B: ``/multimodal_understanding(image, question, seed, top_p, temperature) -> str`` and
 ``/generate_image(prompt, seed, guidance, t2i_temperature) -> gallery of 5``.
 
-The Space has no memory, so a conversation is folded into one question. The endpoint requires an image; a chat
-without one sends a small blank image (documented choice) instead of failing with the Space's worker error.
+The Space has no memory, so a conversation is folded into one question. The endpoint requires an image: a chat
+without one is an InvalidInputError("image") before any request (nothing is sent in its place).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..errors import SpaceAppError
-from ..inputs import ImageInput, blank_image_bytes, check_seed, fold_conversation, prompt_from, resolve_size
+from ..inputs import check_seed, fold_conversation, prompt_from, resolve_size
 from ..models import ModelSpec
 from ..results import ImageList, TextResult
-from ._base import Context, Prepared, check_known, constant, image_result, numeric
+from ._base import Context, Prepared, check_known, constant, image_result, numeric, require_image
 
 CHAT_SEED = 42  # the Space's default seed for understanding
 
@@ -24,9 +24,9 @@ def _chat_prepare(spec: ModelSpec, params: Mapping[str, Any]) -> Prepared:
     check_known(spec, params)
     question = fold_conversation(params.get("prompt"), params.get("messages"))
     seed = check_seed(params["seed"]) if params.get("seed") is not None else CHAT_SEED
-    image: ImageInput = params["image"]  # loaded by the session (the blank image when none was given)
-    values = {"question": question, "seed": seed, "image": image.path,
-              "top_p": numeric(spec, params, "top_p"), "temperature": numeric(spec, params, "temperature")}
+    top_p, temperature = numeric(spec, params, "top_p"), numeric(spec, params, "temperature")
+    image = require_image(spec, params.get("image"))  # an ImageInput, loaded by the session
+    values = {"question": question, "seed": seed, "image": image.path, "top_p": top_p, "temperature": temperature}
     args = tuple(constant(src) if src.startswith("=") else values[src] for _, src in spec.args)
     uploads = {i: values["image"] for i, (_, src) in enumerate(spec.args) if src == "image"}
     return Prepared(spec, args, meta={"question": question, "seed": seed, "prompt": question}, upload_paths=uploads)
@@ -67,6 +67,5 @@ def _image_parse(spec: ModelSpec, prepared: Prepared, output: Any, ctx: Context)
     return images
 
 
-# default_image: what the session loads as ``image`` when a chat gives none
-chat = SimpleNamespace(prepare=_chat_prepare, parse=_chat_parse, preview=None, default_image=blank_image_bytes)
+chat = SimpleNamespace(prepare=_chat_prepare, parse=_chat_parse, preview=None)
 image = SimpleNamespace(prepare=_image_prepare, parse=_image_parse, preview=None)

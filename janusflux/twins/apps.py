@@ -159,7 +159,7 @@ def _flux_schnell_infer(twin: Twin) -> Any:
 
 def _flux(heading: str, infer: Any, default_steps: int, guidance: bool) -> gr.Blocks:
     """The layout both FLUX.1 Spaces share; dev adds the guidance slider before the steps slider."""
-    with gr.Blocks() as demo:
+    with gr.Blocks(analytics_enabled=False) as demo:
         with gr.Column():
             gr.Markdown(heading)
             with gr.Row():
@@ -225,7 +225,7 @@ def _janus(twin: Twin) -> gr.Blocks:
             return compute.janus_images(prompt, seed, float(guidance), float(t2i_temperature))
 
     doge, equation = _example_images()
-    with gr.Blocks() as demo:
+    with gr.Blocks(analytics_enabled=False) as demo:
         gr.Markdown(value="# Multimodal Understanding")
         with gr.Row():
             image_input = gr.Image()

@@ -197,7 +197,6 @@ class TwinFleet:
 
     # --- lifecycle ----------------------------------------------------------------------------------------------------
     def start(self) -> TwinFleet:
-        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
         os.environ.setdefault("GRADIO_EXAMPLES_CACHE", os.path.join(tempfile.gettempdir(), "janusflux-twins-cache"))
         if self._initial_faults:
             self.set_fault(None, **self._initial_faults)

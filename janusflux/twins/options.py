@@ -30,8 +30,9 @@ class TwinOptions:
     extra callers wait in the queue or get "Queue is full". zerogpu_token_format: what the Hub twin's /jwt route
     issues, "jwt" or "plain" (`<unix time>:<base64>:<base64>`); both are accepted either way.
 
-    The defaults are those of a test fleet (factor 1.0, identity-less anonymous callers: what the existing tests
-    assert); `NEWCOMER` holds the production-like ones `janusflux serve` and `--local` use.
+    The defaults are production's: hardware factor 1.5 (FLUX.1-dev's 75 s asks for 112 s) and an IP identity for
+    anonymous callers; pass `hardware_factor=1.0, anonymous="space"` for the identity-less Space limit. `NEWCOMER`
+    adds the generous allowance `janusflux serve` and `--local` start with.
     """
 
     host: str = "127.0.0.1"
@@ -45,8 +46,8 @@ class TwinOptions:
     users: dict[str, dict] | None = None
     verbose: bool = False
     zerogpu_wording: str | dict[str, str] = "0.51"
-    hardware_factor: float = 1.0
-    anonymous: str = "space"
+    hardware_factor: float = 1.5
+    anonymous: str = "ip"
     waiting_toast: str = "gpu"
     queue_max_size: int | None = None
     zerogpu_token_format: str = "jwt"
@@ -61,6 +62,6 @@ class TwinOptions:
 
 
 GENEROUS_QUOTA = 1_000_000.0  # GPU seconds per identity per day: ~8900 FLUX.1-dev calls at 112 s, no wall in sight
-#: What `janusflux serve` and `--local` start with: production's hardware factor and anonymous identity, and an
-#: allowance a newcomer will not exhaust (`--quota` / `quota=` to try the walls).
-NEWCOMER = TwinOptions(quota=GENEROUS_QUOTA, hardware_factor=1.5, anonymous="ip")
+#: What `janusflux serve` and `--local` start with: production's hardware factor and anonymous identity (the
+#: defaults), and an allowance a newcomer will not exhaust (`--quota` / `quota=` to try the walls).
+NEWCOMER = TwinOptions(quota=GENEROUS_QUOTA)
