@@ -20,8 +20,9 @@ def test_quota_of_a_fresh_then_a_used_account(fleet, token):
         assert "not used since its last reset" in str(fresh)
         s.generate("flux-schnell", "a pebble", width=256, height=256, steps=1)
         used = janusflux.quota(s)
-    assert used.remaining == 1e9 - 60  # FLUX.1-schnell asks for 60 s (factor 1.0 on the test fleet)
-    assert used.used == 60 and used.resets_at is not None and used.resets_at > datetime.now(timezone.utc)
+    asked = round(60 * fleet.states["black-forest-labs/FLUX.1-schnell"].zerogpu.hardware_factor)  # 60 s x factor
+    assert used.remaining == 1e9 - asked
+    assert used.used == asked and used.resets_at is not None and used.resets_at > datetime.now(timezone.utc)
     assert "resets at" in str(used) and used.to_dict()["remaining"] == used.remaining
     assert token not in str(used) and token not in repr(used)
 
