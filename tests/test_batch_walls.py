@@ -26,7 +26,7 @@ def wall_fleet():
     from janusflux.twins import start_twins
 
     f = start_twins(spaces=["flux-schnell"], port=0, delay=0.001, quota=300, quota_window=3600.0, anonymous="ip",
-                    concurrency=WORKERS)
+                    hardware_factor=1.0, concurrency=WORKERS)
     try:
         yield f
     finally:
