@@ -1,0 +1,7 @@
+"""``python -m janusflux.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
