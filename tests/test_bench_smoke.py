@@ -24,7 +24,8 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("bench")
     out, plot, raw = tmp / "BENCHMARKS.md", tmp / "concurrency.png", tmp / "results.json"
     p = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--out", str(out), "--plot", str(plot),
-                        "--json", str(raw)], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
+                        "--json", str(raw)], cwd=ROOT, env={**os.environ, "HF_HOME": str(tmp / "hf_home")},
+                       capture_output=True, text=True,
                        timeout=580)
     assert p.returncode == 0, p.stderr[-3000:]
     return {"text": out.read_text(), "plot": plot, "res": json.loads(raw.read_text()), "proc": p}
@@ -52,9 +53,11 @@ def test_quick_run_writes_report_and_plot(quick_run: dict[str, Any]) -> None:
 
 @pytest.mark.live
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(strict=True, reason="library bug: with no telemetry flag, huggingface_hub agent detection (the "
-                                       "first Hub call) looks up huggingface.co, not the session's Hub (see "
-                                       "test_session_live.py::test_no_request_to_a_host_the_user_did_not_configure)")
+@pytest.mark.xfail(strict=True, reason="a fresh HF_HOME run records a lookup of huggingface.co; the harness also runs "
+                                       "raw "
+                                       "gradio_client (agent detection on the global endpoint) and g4f, while "
+                                       "janusflux alone is proven clean by test_session_live.py::"
+                                       "test_no_request_to_a_host_the_user_did_not_configure; not yet attributed")
 def test_quick_run_nothing_left_loopback(quick_run: dict[str, Any]) -> None:
     """The harness refuses and lists every lookup or connection beyond loopback; with no telemetry flag set, the
     list must be empty (janusflux must not call a host it was not given)."""
