@@ -228,7 +228,7 @@ class Session:
             return
         self._closed = True
         self._closing.set()  # running calls cancel their jobs and end
-        self._pool.close()
+        self._pool.close(grace=CANCEL_GRACE)
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._http.close()
         shutil.rmtree(self.cache_dir if self._own_cache else self._tmpdir, ignore_errors=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,9 +109,18 @@ class Pool:
         if last:
             close_client(conn.client)
 
-    def close(self) -> None:
+    def close(self, grace: float = 0.0) -> None:
+        """Close every client. Calls still running get up to ``grace`` seconds to end first (a closing session's calls
+        cancel their jobs, and a job's cancel must go out before its client's connections are shut)."""
         with self._lock:
             self._closed = True
+        end = time.monotonic() + grace
+        while time.monotonic() < end:
+            with self._lock:
+                if not self._retired and not any(c.inflight for c in self.conns.values()):
+                    break
+            time.sleep(0.02)
+        with self._lock:
             clients = [c.client for c in self.conns.values()] + self._retired
             self.conns, self._retired = {}, []
         for client in clients:
