@@ -23,7 +23,7 @@ def fill_reset(error: QuotaExceededError, credentials: Credentials, *, now: date
     """Set ``error.resets_at`` (and ``retry_after``, seconds from ``now``) from the quota API when the session has a
     token for its Hub endpoint; leave both None otherwise, or when the API gives no reset time or fails."""
     endpoint = credentials.hf_endpoint
-    token = credentials.token_for(endpoint)
+    token = credentials.hub_token(endpoint)
     if not token:
         return
     from huggingface_hub import HfApi
