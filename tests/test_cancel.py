@@ -317,7 +317,12 @@ def test_early_cancel_sends_the_cancel(fresh_slow_fleet, token, tmp_path, steps)
                                        "test_early_cancel_sends_the_cancel)")
 def test_early_cancel_frees_the_slot(fresh_slow_fleet, token, tmp_path, steps):
     """Cancel while the job's first step runs: the slot should be free again soon after (the job has ~7 s to go)."""
-    _cancel_during_first_step(fresh_slow_fleet, steps, token, tmp_path)
+    before = steps.begun(fresh_slow_fleet)
+    mark = _cancel_during_first_step(fresh_slow_fleet, steps, token, tmp_path)
+    wait_for(lambda: cancels(fresh_slow_fleet, mark), RETURNS_PROMPTLY, "janusflux did not send the cancel")
+    if steps.begun(fresh_slow_fleet) > before + 2:  # the warm-up's step, then the job's first
+        pytest.skip("under load the cancel reached the Space after the job's first step: the Gradio limit was not "
+                    "exercised this run")
     assert slot_free(fresh_slow_fleet, within=4.0), "the early-cancelled job still holds the GPU slot"
 
 

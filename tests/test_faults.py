@@ -483,7 +483,7 @@ def test_slower_than_deadline_raises_timeout(session, fleet):
 def test_session_timeout_default_applies(fleet, token, tmp_path):
     """Session(timeout=1) is the default deadline of every call: a slow Space -> GenerationTimeoutError."""
     with new_session(fleet, token, tmp_path, timeout=1) as s:
-        s.generate("flux", "warm", **SMALL)
+        s.generate("flux", "warm", timeout=60, **SMALL)  # a per-call timeout: the warm-up must not race the default
         fleet.set_fault(DEV, slow=5.0, times=1)
         t0 = time.monotonic()
         with pytest.raises(GenerationTimeoutError) as info:
