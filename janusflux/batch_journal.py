@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from .batch_items import BatchItem
 from .errors import InvalidInputError
 
-__all__ = ["METADATA", "metadata_rows", "read_manifest", "usage_path"]
+__all__ = ["METADATA", "metadata_rows", "read_manifest", "read_records", "usage_path"]
 
 log = logging.getLogger("janusflux.batch")
 
@@ -23,9 +23,9 @@ METADATA = "metadata.jsonl"
 
 
 # -- manifest --------------------------------------------------------------------------------------------------------
-def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every readable line of a manifest, in order (a line cut short by a crash is skipped)."""
-    out = []
+def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Every readable JSON object of a JSON-lines file, in order (a line cut short by a crash is skipped; a missing
+    file has none)."""
     try:
         with open(path, encoding="utf-8") as f:
             for line in f:
@@ -33,11 +33,15 @@ def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                     rec = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(rec, dict) and "id" in rec and "status" in rec:
-                    out.append(rec)
+                if isinstance(rec, dict):
+                    yield rec
     except FileNotFoundError:
-        pass
-    return out
+        return
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every item record of a manifest, in order."""
+    return [rec for rec in read_records(path) if "id" in rec and "status" in rec]
 
 
 class _Manifest:

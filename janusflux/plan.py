@@ -19,7 +19,6 @@ Nothing is generated. For the items still to do (an output folder's finished ite
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .allowance import Quota, format_duration, try_quota
+from .batch_journal import read_records
 from .errors import InvalidInputError
 
 __all__ = ["DEFAULT_HARDWARE_FACTOR", "BatchPlan", "ModelPlan", "hardware_prices", "plan_batch"]
@@ -120,20 +120,13 @@ class BatchPlan:
 
 def _journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(item records, usage records) of a journal."""
-    items, usage = [], []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(rec, dict) and isinstance(rec.get("usage"), dict):
-                    usage.append(rec["usage"])
-                elif isinstance(rec, dict) and "id" in rec and "status" in rec:
-                    items.append(rec)
-    except FileNotFoundError:
-        pass
+    items: list[dict[str, Any]] = []
+    usage: list[dict[str, Any]] = []
+    for rec in read_records(path):
+        if isinstance(rec.get("usage"), dict):
+            usage.append(rec["usage"])
+        elif "id" in rec and "status" in rec:
+            items.append(rec)
     return items, usage
 
 
