@@ -18,6 +18,7 @@ from typing import cast as _cast
 
 from typing_extensions import Unpack as _Unpack
 
+from . import _tqdm_quiet  # noqa: F401 - first, before anything imports huggingface_hub
 from .allowance import Quota, quota
 from .errors import (
     GenerationTimeoutError,
