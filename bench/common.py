@@ -7,6 +7,7 @@ import os
 import socket
 import statistics
 import time
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -28,6 +29,32 @@ def setup_env() -> None:
 
 
 _blocked: list[str] = []
+_section = ["start-up of the harness"]  # the part of the run going on, so a refused host is attributed to it
+
+
+def section(name: str) -> None:
+    """Name the part of the run that starts now (``latency``, ``g4f``, ...): refused hosts are recorded with it."""
+    _section[0] = name
+
+
+# Who made a refused request, from the frames of the call (the first rule that matches). huggingface_hub's telemetry
+# runs in its own worker thread, so its caller is not on the stack: janusflux sends none (its clients' telemetry
+# thread is disabled, test_session_live.py proves it), the raw gradio_client arms do.
+_PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "janusflux", "")
+_CALLERS = ((_PACKAGE, "janusflux"), ("huggingface_hub/utils/_telemetry.py", "huggingface_hub's telemetry worker"),
+            ("/g4f/", "g4f"), ("/gradio_client/", "raw gradio_client"))
+
+
+def _caller() -> str:
+    files = [f.filename for f in traceback.extract_stack()]
+    for marker, who in _CALLERS:
+        if any(marker in f for f in files):
+            return who
+    return "unattributed"
+
+
+def _record(host: Any) -> None:
+    _blocked.append(f"{host} by {_caller()} (during {_section[0]})")
 
 
 def _loopback(host: Any) -> bool:
@@ -44,20 +71,21 @@ def _loopback(host: Any) -> bool:
 
 def guard_network() -> list[str]:
     """Refuse every name lookup and connection that is not loopback (in this process). Returns the list where the
-    refused hosts are recorded, so a report can say what tried to leave the machine."""
+    refused hosts are recorded with the library that asked (:data:`_CALLERS`) and the :func:`section` of the run,
+    so a report can say what tried to leave the machine and which arm of the comparison did."""
     if getattr(socket, "_bench_guarded", False):
         return _blocked
     real_gai, real_connect, real_connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
 
     def getaddrinfo(host: Any, *a: Any, **k: Any) -> Any:
         if not _loopback(host):
-            _blocked.append(str(host))
+            _record(host)
             raise socket.gaierror(socket.EAI_NONAME, f"bench: network beyond loopback is blocked ({host})")
         return real_gai(host, *a, **k)
 
     def check(addr: Any) -> None:
         if isinstance(addr, tuple) and not _loopback(addr[0]):
-            _blocked.append(str(addr[0]))
+            _record(addr[0])
             raise ConnectionRefusedError(f"bench: network beyond loopback is blocked ({addr[0]})")
 
     def connect(self: socket.socket, addr: Any) -> Any:

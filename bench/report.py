@@ -42,8 +42,8 @@ def render(r: dict[str, Any], plot: str | None) -> str:
     add(f"- Command: `{r['command']}` ({r['elapsed']:.0f} s). Twins: `janusflux.twins.start_twins` in two child "
         f"processes (so servers and client do not share one interpreter): delay 0 for per-call figures; "
         f"{per_space} GPU slots per Space and {cap['per_item']:.2f} s per item for capacity. Network: every "
-        f"non-loopback lookup or connection refused in "
-        f"every benchmark process (refused: {', '.join(r['blocked']) or 'none attempted'}).\n")
+        f"non-loopback lookup or connection refused in every benchmark process; the measuring process lists what "
+        f"it refused, with the library that asked (refused: {', '.join(r['blocked']) or 'none attempted'}).\n")
 
     k_nodl = "janusflux ÷ gradio_client(download_files=False)"
     rows = [

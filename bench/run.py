@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     __package__ = "bench"
 
-from bench.common import FLUX_DEV, FLUX_MIRROR, JANUS, guard_network, setup_env
+from bench.common import FLUX_DEV, FLUX_MIRROR, JANUS, guard_network, section, setup_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -94,25 +94,31 @@ def main(argv: list[str] | None = None) -> int:
         fast.ready(), slow.ready()
         res["twins_started_in"] = time.monotonic() - t0
         log(f"twins up in {res['twins_started_in']:.1f}s; latency ({rounds} rounds)")
+        section("latency")
         res["latency"] = latency.measure(fast, rounds, warmup=1 if q else 2)
         try:
+            section("polling experiment")
             res["poll"] = latency.poll_experiment(fast, rounds)
         except Exception as e:  # noqa: BLE001 - an experiment; the run goes on
             res["poll"] = None
             log(f"polling experiment failed: {type(e).__name__}: {e}")
         log("g4f")
+        section("g4f")
         res["g4f"] = g4f_compare.measure(fast, rounds, warmup=1 if q else 2)
         if not q:
             res["g4f_slow"] = g4f_compare.measure(slow, max(5, rounds // 2), warmup=1, steps=1)
         log(f"capacity ({cap_items} items)")
+        section("capacity")
         res["capacity"] = capacity.measure(slow, cap_items, 4, levels)
         res["plot"] = capacity.plot(res["capacity"], a.plot)
         log(f"memory ({mem_items} images)")
+        section("memory")
         res["memory"] = memory.measure(fast, mem_items)
     finally:
         fast.stop()
         slow.stop()
     log("start-up")
+    section("start-up")
     res["startup"] = startup.measure(3 if q else 11)
     res["blocked"] = sorted(set(blocked))
     res["elapsed"] = time.monotonic() - t0
