@@ -113,8 +113,18 @@ class SpaceError(JanusfluxError):
         self.endpoint = endpoint
         self.space_title = space_title  # the Space's error title and text as sent, when they came from a Space
         self.space_message = space_message
-        where = f" [{space_id}{endpoint or ''}]" if space_id else ""
-        super().__init__(f"{message}{where}")
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f" [{self.space_id}{self.endpoint or ''}]" if self.space_id else ""
+        return f"{self.message}{where}"
+
+    def name_endpoint(self, endpoint: str) -> None:
+        """Name the call's endpoint on an error raised before the Space was connected (a Hub stage, ``/config``, the
+        Hub unreachable): every typed error of a call names the endpoint it was for."""
+        if self.endpoint is None:
+            self.endpoint = endpoint
+            self.args = (self._text(),)
 
 
 class SpaceUnavailableError(SpaceError):

@@ -65,18 +65,17 @@ def joins(fleet: Any, space: str | None = None) -> list[Any]:
     return [r for r in fleet.requests if r.path.endswith("/queue/join") and (space is None or r.server == space)]
 
 
-def assert_typed(err: BaseException | None, cls: type, *, space_id: str, endpoint: str | None = "/infer",
+def assert_typed(err: BaseException | None, cls: type, *, space_id: str, endpoint: str = "/infer",
                  text: str | None = None, cause: bool = True) -> None:
     """Exactly one typed error with the Space's text, its Space and endpoint, and the cause chained. ``cause=False``
     where janusflux itself detects the condition (a Hub stage, its own deadline): there is no exception to chain,
-    and none may be: an unrelated one would be a leak of internals. ``endpoint=None``: an error raised before the
-    Space is connected, whose endpoint is checked by ``test_errors_before_connecting_name_the_endpoint`` (xfail).)"""
+    and none may be: an unrelated one would be a leak of internals. Errors raised before the Space is
+    connected (a Hub stage, ``/config``) name the call's endpoint too.)"""
     assert err is not None, "expected an error, the call succeeded"
     assert isinstance(err, cls), f"expected {cls.__name__}, got {type(err).__name__}: {err}"
     assert isinstance(err, SpaceError)
     assert err.space_id == space_id, (err.space_id, space_id)
-    if endpoint is not None:
-        assert err.endpoint == endpoint, (err.endpoint, endpoint)
+    assert err.endpoint == endpoint, (err.endpoint, endpoint)
     if text is not None:
         assert text in str(err), f"{text!r} not in {str(err)!r}"
     if cause:
@@ -282,7 +281,7 @@ def test_config_429_no_mirror_raises_busy(fleet, token, tmp_path):
     fleet.set_fault(SCHNELL, config_429=True)
     with new_session(fleet, token, tmp_path, max_wait=1) as s:
         events, result, err, secs = run(s, "flux-schnell", steps=1)
-    assert_typed(err, SpaceBusyError, space_id=SCHNELL, endpoint=None)
+    assert_typed(err, SpaceBusyError, space_id=SCHNELL)
     assert err.reason == "429"
     assert type(err.__cause__).__name__ == "TooManyRequestsError"
 
@@ -383,7 +382,7 @@ def test_unavailable_space_without_mirror_raises(session, fleet, stage):
     """A PAUSED / RUNTIME_ERROR flux-schnell (no mirror) -> one SpaceUnavailableError with .stage, quickly."""
     fleet.set_stage(SCHNELL, stage)
     events, result, err, secs = run(session, "flux-schnell", steps=1)
-    assert_typed(err, SpaceUnavailableError, space_id=SCHNELL, text=stage, cause=False, endpoint=None)
+    assert_typed(err, SpaceUnavailableError, space_id=SCHNELL, text=stage, cause=False)
     assert err.stage == stage
     assert secs < 5
 
@@ -405,7 +404,7 @@ def test_building_space_without_mirror_raises_after_wake_timeout(fleet, token, t
     fleet.set_stage(SCHNELL, "BUILDING")
     with new_session(fleet, token, tmp_path, wake_timeout=1, max_wait=1) as s:
         events, result, err, secs = run(s, "flux-schnell", steps=1)
-    assert_typed(err, SpaceUnavailableError, space_id=SCHNELL, text="BUILDING", cause=False, endpoint=None)
+    assert_typed(err, SpaceUnavailableError, space_id=SCHNELL, text="BUILDING", cause=False)
     assert err.stage == "BUILDING"
     assert of(events, Waking)
     assert secs < 8
@@ -461,7 +460,7 @@ def test_server_killed_mid_job_raises_typed_no_hang(token, tmp_path):
         f.stop()
     assert err is not None, "the job cannot succeed once the server is gone"
     assert isinstance(err, SpaceBusyError), f"{type(err).__name__}: {err}"
-    assert_typed(err, SpaceBusyError, space_id=err.space_id, endpoint=None)
+    assert_typed(err, SpaceBusyError, space_id=err.space_id)
     assert err.space_id in (DEV, DEV_MIRROR)
     assert ended - box["stopped_at"] < 15
 
@@ -492,9 +491,6 @@ def test_session_timeout_default_applies(fleet, token, tmp_path):
     assert_typed(info.value, GenerationTimeoutError, space_id=DEV, cause=False)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: errors raised while resolving or connecting a Space (Hub stage, "
-                                       "/config 429, Hub unreachable) carry endpoint=None although the call's "
-                                       "endpoint is known (RELIABILITY.md: every typed error names it)")
 @pytest.mark.parametrize("case", ["paused", "building", "config_429", "hub_unreachable"])
 def test_errors_before_connecting_name_the_endpoint(fleet, token, tmp_path, case):
     """The typed-error contract's ``.endpoint`` for the errors of the unavailable, building, config-429 and

@@ -52,6 +52,27 @@ CANCEL_GRACE = 2.0  # seconds a cancelled stream or task waits for its worker to
 Emit = Callable[[Event], None]
 
 
+def check_url(param: str, url: object) -> str:
+    """An http(s) URL a Space is served from, without its trailing slash."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidInputError(param, f"expected an http(s) URL, got {url!r}")
+    return url.rstrip("/")
+
+
+def check_space_urls(space_urls: object) -> dict[str, str]:
+    """The ``space_urls`` option: a mapping of Space ids to http(s) URLs."""
+    if space_urls is None:
+        return {}
+    if not isinstance(space_urls, Mapping):
+        raise InvalidInputError("space_urls", f"expected a mapping of Space id to URL, got {space_urls!r}")
+    out: dict[str, str] = {}
+    for space, url in space_urls.items():
+        if not isinstance(space, str) or not space:
+            raise InvalidInputError("space_urls", f"expected Space ids as keys, got {space!r}")
+        out[space] = check_url("space_urls", url)
+    return out
+
+
 class Session:
     """Owns Space clients and the policy. Use as a context manager, or call :meth:`close`.
 
@@ -92,10 +113,15 @@ class Session:
         max_attempts: int = policy.MAX_ATTEMPTS,
         wake_timeout: float = 300.0,
         max_workers: int = 32,
-        cache_dir: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
     ) -> None:
         self._credentials = Credentials(token, hf_endpoint, send_token_to)
+        space_urls = check_space_urls(space_urls)
+        if not isinstance(zerogpu, bool):
+            raise InvalidInputError("zerogpu", f"expected True or False, got {zerogpu!r}")
+        if cache_dir is not None and (not isinstance(cache_dir, (str, os.PathLike)) or not os.fspath(cache_dir)):
+            raise InvalidInputError("cache_dir", f"expected a directory path, got {cache_dir!r}")
         self.zerogpu = zerogpu
         self._zerogpu_token = check_token(zerogpu_token, "zerogpu_token")
         if zerogpu_uuid is not None and not isinstance(zerogpu_uuid, str):
@@ -114,7 +140,7 @@ class Session:
         if not isinstance(max_workers, int) or max_workers < 1:
             raise InvalidInputError("max_workers", f"expected an int >= 1, got {max_workers!r}")
         self._own_cache = cache_dir is None
-        self.cache_dir = cache_dir or tempfile.mkdtemp(prefix="janusflux-")
+        self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else tempfile.mkdtemp(prefix="janusflux-")
         self._tmpdir = os.path.join(self.cache_dir, "inputs")
         os.makedirs(self._tmpdir, exist_ok=True)
 
@@ -215,9 +241,7 @@ class Session:
     def route(self, space: str, url: str) -> None:
         """Serve ``space`` (a Space id) from ``url`` from now on (a twin, a duplicate, a dedicated endpoint). A route
         is not the host the Hub named: it gets the ZeroGPU and ip tokens only if it is a token host."""
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise InvalidInputError("url", f"expected an http(s) URL, got {url!r}")
-        self._hub.space_urls[space] = url.rstrip("/")
+        self._hub.space_urls[space] = check_url("url", url)
         old = self._pool.get(space)
         if old:
             self._pool.discard(old)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import tenacity
 
 from .. import policy
-from ..errors import GPUTaskAbortedError, QuotaExceededError, SpaceBusyError
+from ..errors import GPUTaskAbortedError, QuotaExceededError, SpaceBusyError, SpaceError
 from ..models import ModelSpec
 from ..results import Event, Fallback, Result, Retry, Waiting
 from ..zerogpu import JwtCache
@@ -79,6 +79,9 @@ def run_call(spec: ModelSpec, attempt: Callable[[str], Result], *, router: Route
         state.current = key
         try:
             return attempt(key)
+        except SpaceError as e:
+            e.name_endpoint(spec.api_name)
+            raise
         finally:
             router.release(key)
 
