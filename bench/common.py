@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 import statistics
 import time
 import traceback
@@ -40,66 +38,27 @@ def section(name: str) -> None:
 # Who made a refused request, from the frames of the call (the first rule that matches). huggingface_hub's telemetry
 # runs in its own worker thread, so its caller is not on the stack: janusflux sends none (its clients' telemetry
 # thread is disabled, test_session_live.py proves it), the raw gradio_client arms do.
+_GUARD = os.path.join("janusflux", "netguard.py")  # the guard's own frames say nothing about who asked
 _PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "janusflux", "")
 _CALLERS = ((_PACKAGE, "janusflux"), ("huggingface_hub/utils/_telemetry.py", "huggingface_hub's telemetry worker"),
             ("/g4f/", "g4f"), ("/gradio_client/", "raw gradio_client"))
 
 
 def _caller() -> str:
-    files = [f.filename for f in traceback.extract_stack()]
+    files = [f.filename for f in traceback.extract_stack() if not f.filename.endswith(_GUARD)]
     for marker, who in _CALLERS:
         if any(marker in f for f in files):
             return who
     return "unattributed"
 
 
-def _record(host: Any) -> None:
-    _blocked.append(f"{host} by {_caller()} (during {_section[0]})")
-
-
-def _loopback(host: Any) -> bool:
-    if host is None:
-        return True
-    h = host.decode() if isinstance(host, bytes) else str(host)
-    if h in ("localhost", "", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(h.strip("[]").split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
 def guard_network() -> list[str]:
-    """Refuse every name lookup and connection that is not loopback (in this process). Returns the list where the
-    refused hosts are recorded with the library that asked (:data:`_CALLERS`) and the :func:`section` of the run,
-    so a report can say what tried to leave the machine and which arm of the comparison did."""
-    if getattr(socket, "_bench_guarded", False):
-        return _blocked
-    real_gai, real_connect, real_connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
+    """Refuse every name lookup and connection that is not loopback in this process (:mod:`janusflux.netguard`).
+    Returns the list where the refused hosts are recorded with the library that asked (:data:`_CALLERS`) and the
+    :func:`section` of the run, so a report can say what tried to leave the machine and which arm did."""
+    from janusflux import netguard  # after setup_env: importing janusflux imports huggingface_hub
 
-    def getaddrinfo(host: Any, *a: Any, **k: Any) -> Any:
-        if not _loopback(host):
-            _record(host)
-            raise socket.gaierror(socket.EAI_NONAME, f"bench: network beyond loopback is blocked ({host})")
-        return real_gai(host, *a, **k)
-
-    def check(addr: Any) -> None:
-        if isinstance(addr, tuple) and not _loopback(addr[0]):
-            _record(addr[0])
-            raise ConnectionRefusedError(f"bench: network beyond loopback is blocked ({addr[0]})")
-
-    def connect(self: socket.socket, addr: Any) -> Any:
-        check(addr)
-        return real_connect(self, addr)
-
-    def connect_ex(self: socket.socket, addr: Any) -> Any:
-        check(addr)
-        return real_connect_ex(self, addr)
-
-    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
-    socket._bench_guarded = True  # type: ignore[attr-defined]
+    netguard.install(lambda kind, host: _blocked.append(f"{host} by {_caller()} (during {_section[0]})"))
     return _blocked
 
 

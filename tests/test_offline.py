@@ -22,7 +22,7 @@ from typing import ClassVar
 import pytest
 
 import janusflux
-from janusflux import HostUnreachableError, HubResponseError, SpaceBusyError
+from janusflux import HostUnreachableError, HubResponseError, SpaceBusyError, netguard
 
 FAST = 10.0  # seconds: generous for "at once" (the old behaviour took ~30 s of backoff over both mirrors)
 
@@ -139,61 +139,11 @@ def test_cli_names_the_host_and_suggests_local(monkeypatch, capsys, tmp_path):
 
 
 # -- nothing leaves loopback (issue 16, issue 14 §1) ------------------------------------------------------------------
-# A child process in a plain environment (none of the test-only variables, no HF_ENDPOINT, an empty HF_HOME) with a
-# sitecustomize that records and refuses every name lookup or connection that is not loopback. janusflux talks to
-# twins on loopback only; huggingface_hub's agent detection and gradio_client's telemetry, which go to the global
-# endpoint (huggingface.co here), must not be attempted. A Session(hf_endpoint=<Hub twin>) in such a process:
-# tests/test_session_live.py::test_no_request_to_a_host_the_user_did_not_configure. Here: the local twins.
-
-GUARD = r'''
-import ipaddress, os, socket
-
-_log = os.environ["JF_GUARD_LOG"]
-
-
-def _loopback(host):
-    if host is None:
-        return True
-    h = host.decode() if isinstance(host, bytes) else str(host)
-    if h in ("localhost", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(h.strip("[]").split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def _refuse(host):
-    with open(_log, "a") as f:
-        f.write(f"{host}\n")
-    raise ConnectionRefusedError(f"guard: {host} is not loopback")
-
-
-_gai, _connect, _connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
-
-
-def getaddrinfo(host, *a, **k):
-    if not _loopback(host):
-        _refuse(host)
-    return _gai(host, *a, **k)
-
-
-def connect(self, addr):
-    if isinstance(addr, tuple) and not _loopback(addr[0]):
-        _refuse(addr[0])
-    return _connect(self, addr)
-
-
-def connect_ex(self, addr):
-    if isinstance(addr, tuple) and not _loopback(addr[0]):
-        _refuse(addr[0])
-    return _connect_ex(self, addr)
-
-
-socket.getaddrinfo = getaddrinfo
-socket.socket.connect = connect
-socket.socket.connect_ex = connect_ex
-'''
+# A child process in a plain environment (none of the test-only variables, no HF_ENDPOINT, an empty HF_HOME), guarded
+# from its start by janusflux.netguard: every name lookup or connection that is not loopback is refused and recorded.
+# janusflux talks to twins on loopback only; huggingface_hub's agent detection and gradio_client's telemetry, which
+# go to the global endpoint (huggingface.co here), must not be attempted. A Session(hf_endpoint=<Hub twin>) in such a
+# process: tests/test_session_live.py::test_no_request_to_a_host_the_user_did_not_configure. Here: the local twins.
 
 TEST_ONLY = ("HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED", "HF_TOKEN", "HF_ENDPOINT", "DO_NOT_TRACK",
              "DISABLE_TELEMETRY", "HF_HUB_DISABLE_IMPLICIT_TOKEN", "HF_HUB_OFFLINE", "JANUSFLUX_LOCAL")
@@ -202,23 +152,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def guarded_run(tmp_path: Path, code: str, *args: str, **env_extra: str) -> tuple[subprocess.CompletedProcess[str],
                                                                                    list[str]]:
-    site = tmp_path / "site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(GUARD)
-    log = tmp_path / "refused.txt"
-    env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY}
-    env.update(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), HF_HOME=str(tmp_path / "hf-home"),
-               JF_GUARD_LOG=str(log), **env_extra)
+    """Run ``code`` in a child guarded by :mod:`janusflux.netguard` from its start; the hosts it was refused."""
+    env = netguard.child_env(tmp_path / "site", tmp_path / "refused.jsonl",
+                             {k: v for k, v in os.environ.items() if k not in TEST_ONLY})
+    env.update(PYTHONPATH=os.pathsep.join([env["PYTHONPATH"], str(ROOT)]), HF_HOME=str(tmp_path / "hf-home"),
+               **env_extra)
     proc = subprocess.run([sys.executable, "-c", code, *args], check=False, env=env, capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
-    refused = log.read_text().split() if log.exists() else []
-    return proc, refused
+    return proc, [r["host"] for r in netguard.read_log(tmp_path / "refused.jsonl")]
 
 
 def test_the_guard_sees_a_lookup_beyond_loopback(tmp_path):
     """The guard itself: a lookup of huggingface.co is recorded and refused (so the tests below can fail)."""
     proc, refused = guarded_run(tmp_path, "import socket\ntry: socket.create_connection(('huggingface.co', 443))\n"
-                                          "except ConnectionRefusedError: print('refused')")
+                                          "except socket.gaierror: print('refused')")
     assert proc.stdout.strip() == "refused" and refused == ["huggingface.co"], proc.stderr
 
 

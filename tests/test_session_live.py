@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 from PIL import Image
 
 import janusflux
-from janusflux import Session
+from janusflux import Session, netguard
 
 pytestmark = pytest.mark.live
 
@@ -286,57 +285,6 @@ def test_concurrent_calls_spread_over_mirrors(session, fleet):
 
 
 # -- nothing leaves for a host the user did not configure ------------------------------------------------------------
-OUTSIDE_GUARD = '''
-import ipaddress, json, os, socket
-
-_LOG = os.environ["JANUSFLUX_TEST_OUTSIDE_LOG"]
-
-
-def _loopback(host):
-    h = host.decode() if isinstance(host, bytes) else str(host)
-    if h in ("localhost", "", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(h.strip("[]").split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def _refuse(kind, host):
-    import traceback
-    with open(_LOG, "a") as f:
-        f.write(json.dumps({"kind": kind, "host": str(host), "stack": traceback.format_stack()[-40:-1]}) + "\\n")
-
-
-_gai, _connect, _connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
-
-
-def getaddrinfo(host, *a, **k):
-    if host is not None and not _loopback(host):
-        _refuse("lookup", host)
-        raise socket.gaierror(socket.EAI_NONAME, f"test: no network beyond loopback ({host})")
-    return _gai(host, *a, **k)
-
-
-def _check(self, addr):
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(addr[0]):
-        _refuse("connect", addr[0])
-        raise ConnectionRefusedError(f"test: no network beyond loopback ({addr[0]})")
-
-
-def connect(self, addr, *a):
-    _check(self, addr)
-    return _connect(self, addr, *a)
-
-
-def connect_ex(self, addr, *a):
-    _check(self, addr)
-    return _connect_ex(self, addr, *a)
-
-
-socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex = getaddrinfo, connect, connect_ex
-'''
-
 OUTSIDE_CHILD = '''
 import sys
 import janusflux
@@ -355,36 +303,30 @@ def test_no_request_to_a_host_the_user_did_not_configure(fleet, token, tmp_path)
     """A fresh process as a user runs it (no HF_HUB_DISABLE_TELEMETRY, no GRADIO_ANALYTICS_ENABLED, no HF_ENDPOINT,
     an empty HF_HOME), every non-loopback lookup and connection refused and recorded: janusflux.generate through a
     session whose Hub is the Hub twin touches no host outside loopback."""
-    guard = tmp_path / "guard"
-    guard.mkdir()
-    (guard / "sitecustomize.py").write_text(OUTSIDE_GUARD)
     log = tmp_path / "outside.jsonl"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HF_HUB_DISABLE_TELEMETRY", "DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED", "HF_ENDPOINT",
-                        "HF_HUB_OFFLINE", "HF_TOKEN")}
-    env.update(PYTHONPATH=os.pathsep.join([str(guard), str(REPO)]), HF_HOME=str(tmp_path / "hf-home"),
-               JANUSFLUX_TEST_OUTSIDE_LOG=str(log))
+    env = netguard.child_env(tmp_path / "guard", log, {
+        k: v for k, v in os.environ.items()
+        if k not in ("HF_HUB_DISABLE_TELEMETRY", "DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED", "HF_ENDPOINT",
+                     "HF_HUB_OFFLINE", "HF_TOKEN")})
+    env.update(PYTHONPATH=os.pathsep.join([env["PYTHONPATH"], str(REPO)]), HF_HOME=str(tmp_path / "hf-home"))
     p = subprocess.run([sys.executable, "-c", OUTSIDE_CHILD, fleet.hub_url, token, str(tmp_path / "cache")], env=env,
                        capture_output=True, text=True, timeout=90, cwd=str(tmp_path))
     assert p.returncode == 0 and "OK" in p.stdout, p.stderr[-3000:]
-    attempts = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    attempts = netguard.read_log(log)
     assert attempts == [], "\n".join(f"{a['kind']} {a['host']} from\n{''.join(a['stack'])}" for a in attempts)
 
 
 def test_outside_guard_records_what_leaves(tmp_path):
     """The guard of the test above is not blind: a lookup of an outside name is refused and recorded."""
-    guard = tmp_path / "guard"
-    guard.mkdir()
-    (guard / "sitecustomize.py").write_text(OUTSIDE_GUARD)
     log = tmp_path / "outside.jsonl"
-    env = {**os.environ, "PYTHONPATH": str(guard), "JANUSFLUX_TEST_OUTSIDE_LOG": str(log)}
+    env = netguard.child_env(tmp_path / "guard", log)
     code = ("import socket\ntry:\n    socket.create_connection(('huggingface.co', 443), timeout=3)\n"
             "except OSError as e:\n    print(type(e).__name__)\n"
             "try:\n    socket.socket().connect(('10.255.255.1', 443))\n"
             "except OSError as e:\n    print(type(e).__name__)\n")
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
     assert p.stdout.split() == ["gaierror", "ConnectionRefusedError"], p.stdout + p.stderr
-    kinds = [(a["kind"], a["host"]) for a in map(json.loads, log.read_text().splitlines())]
+    kinds = [(a["kind"], a["host"]) for a in netguard.read_log(log)]
     assert kinds == [("lookup", "huggingface.co"), ("connect", "10.255.255.1")]
 
 
