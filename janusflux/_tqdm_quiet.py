@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-if "tqdm.auto" not in sys.modules:
+if "ipykernel" in sys.modules and "tqdm.auto" not in sys.modules:  # only a kernel warns; elsewhere: no import cost
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="IProgress not found")
         import tqdm.auto  # noqa: F401
