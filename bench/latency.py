@@ -65,7 +65,7 @@ def summarize(reqs: list[str]) -> str:
     return ", ".join(f"{n}× {k}" if n > 1 else k for k, n in c.items())
 
 
-def measure(fleet: Any, rounds: int, warmup: int = 2) -> dict[str, Any]:
+def measure(fleet: Any, rounds: int, warmup: int = 2, first_repeat: int = 5) -> dict[str, Any]:
     import gradio_client
 
     import janusflux
@@ -138,7 +138,7 @@ def measure(fleet: Any, rounds: int, warmup: int = 2) -> dict[str, Any]:
         session.close()
         for c in (*gc_default.values(), *gc_nodl.values()):
             c.close()
-    out["first_call"] = first_calls(fleet)
+    out["first_call"] = first_calls(fleet, first_repeat)
     return out
 
 

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         res["twins_started_in"] = time.monotonic() - t0
         log(f"twins up in {res['twins_started_in']:.1f}s; latency ({rounds} rounds)")
         section("latency")
-        res["latency"] = latency.measure(fast, rounds, warmup=1 if q else 2)
+        res["latency"] = latency.measure(fast, rounds, warmup=1 if q else 2, first_repeat=2 if q else 5)
         try:
             section("polling experiment")
             res["poll"] = latency.poll_experiment(fast, rounds)
