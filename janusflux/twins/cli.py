@@ -82,14 +82,15 @@ def run(args: argparse.Namespace) -> int:
         return 1
     stop = threading.Event()
     try:
+        # before the ready line: a Ctrl-C right after it (a script that waits for it, then stops us) must stop cleanly
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
         for space, stage in stages:
             fleet.set_stage(space, stage)
         print(f"Hub twin:  {fleet.hub_url}")
         for sid, url in fleet.urls.items():
             print(f"{sid:34} {url}")
         print(f"export HF_ENDPOINT={fleet.hub_url}", flush=True)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
         while not stop.wait(0.5):
             pass
     finally:
