@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -26,7 +27,7 @@ import uvicorn
 
 from . import zerogpu
 from .options import TwinOptions
-from .state import SPECS, RecordedRequest, RequestLog, SpaceState, ZeroSettings, resolve_spaces
+from .state import SPECS, RecordedRequest, RequestLog, SpaceSpec, SpaceState, ZeroSettings, resolve_spaces
 from .wordings import DEFAULT_WORDING
 
 __all__ = ["PortInUseError", "TwinFleet", "start_twins"]
@@ -72,6 +73,7 @@ class TwinMiddleware:
         if st is None:
             return await self.app(scope, receive, send)
         stage = st.stage
+        st.touch()
         if stage in ("SLEEPING", "APP_STARTING"):  # a request to a sleeping Space wakes it and waits for it
             while (wait := st.wake()) > 0:
                 await asyncio.sleep(min(wait, 0.05))
@@ -136,6 +138,31 @@ def _quiet(verbose: bool) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _quiet_thread(verbose: bool) -> Iterator[None]:
+    """`_quiet` for a build in a background thread: only what this thread prints is dropped (redirect_stdout would
+    swallow every other thread's output meanwhile)."""
+    if verbose:
+        yield
+        return
+    real, me = sys.stdout, threading.get_ident()
+
+    class _Mute:
+        def write(self, text: str) -> int:
+            return len(text) if threading.get_ident() == me else real.write(text)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    proxy = _Mute()
+    sys.stdout = proxy  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.stdout is proxy:
+            sys.stdout = real
+
+
 class _Server:
     """A uvicorn server on a socket we bind ourselves (so port 0 is known before start), run in a thread."""
 
@@ -192,6 +219,7 @@ class TwinFleet:
                        for sid in self.space_ids}
         self._initial_faults = dict(opts.faults or {})
         self._servers: list[_Server] = []
+        self._lock = threading.Lock()
         self._stopped = True
         self.hub_url = ""
 
@@ -215,31 +243,92 @@ class TwinFleet:
 
     def _build(self) -> None:
         """Bind every port and build every app (gradio imported here: starting is where its cost belongs)."""
-        import gradio as gr
-        from fastapi import FastAPI
-
-        from .apps import Twin, build_app
         from .hub import build_hub
 
         hub = _Server(TwinMiddleware(build_hub(self), "hub", self.log), self.host, self.base_port, "the Hub twin",
                       self.verbose)
         self._servers.append(hub)
         self.hub_url = hub.url
-        for sid, st in self.states.items():
-            blocks = build_app(Twin(st, self.zero, self))
-            limited = self.options.queue_max_size is not None  # a real ZeroGPU Space: bounded queue and concurrency
-            blocks.queue(default_concurrency_limit=st.concurrency if limited else None,
-                         max_size=self.options.queue_max_size)
-            app = gr.mount_gradio_app(FastAPI(), blocks, path="")
+        for st in self.states.values():
             port = self.base_port + 1 + st.spec.index if self.base_port else 0
-            server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port, f"the {sid} twin",
-                             self.verbose)
-            st.url = server.url
+            self._servers.append(self._space_server(st, port))
+
+    def _space_server(self, st: SpaceState, port: int) -> _Server:
+        """The server of one Space twin (not started); sets ``st.url``."""
+        import gradio as gr
+        from fastapi import FastAPI
+
+        from .apps import Twin, build_app
+
+        blocks = build_app(Twin(st, self.zero, self))
+        limited = self.options.queue_max_size is not None  # a real ZeroGPU Space: bounded queue and concurrency
+        blocks.queue(default_concurrency_limit=st.concurrency if limited else None,
+                     max_size=self.options.queue_max_size)
+        app = gr.mount_gradio_app(FastAPI(), blocks, path="")
+        sid = st.spec.space_id
+        server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port, f"the {sid} twin", self.verbose)
+        st.url = server.url
+        return server
+
+    # --- duplicates (the Hub's duplicate route) ----------------------------------------------------------------------
+    def duplicate(self, from_id: str, to_id: str, *, owner: str, hardware: str, sleep_time: int | None = None,
+                  private: bool = True) -> SpaceState:
+        """A copy of the Space twin ``from_id`` as ``to_id``: a new Space twin (same app, same model behaviour) on
+        dedicated ``hardware`` (not ZeroGPU: no quota, no ZeroGPU errors), one call at a time (one GPU), owned by
+        ``owner``. It is BUILDING at once and RUNNING ``options.build_time`` seconds later (BUILD_ERROR when the
+        source has the ``build_error`` fault). KeyError for an unknown source, ValueError when ``to_id`` exists."""
+        src = self.states[from_id]
+        with self._lock:
+            if to_id in self.states:
+                raise ValueError(f"{to_id} already exists")
+            spec = SpaceSpec(to_id, src.spec.family, src.spec.duration, len(SPECS) + len(self.states))
+            st = SpaceState(spec, 1, dataclasses.replace(src.zerogpu))
+            st.hardware, st.sleep_time, st.owner, st.private, st.source = hardware, sleep_time, owner, private, from_id
+            st.set_stage("BUILDING", wake_after=self.options.build_time)
+            self.states = {**self.states, to_id: st}  # copy on write: readers iterate a stable dict
+        fails = bool(src.faults.take("build_error"))
+        threading.Thread(target=self._build_copy, args=(st, fails), daemon=True, name=f"twin-build-{to_id}").start()
+        return st
+
+    def _build_copy(self, st: SpaceState, fails: bool) -> None:
+        t0 = time.monotonic()
+        if fails:
+            time.sleep(self.options.build_time)
+            st.set_stage("BUILD_ERROR")
+            return
+        try:
+            with _quiet_thread(self.verbose):
+                server = self._space_server(st, 0)
+            server.start()
+            server.wait_started()
+        except Exception:  # noqa: BLE001 - a build that fails is the Space's BUILD_ERROR, as on the Hub
+            logging.getLogger("janusflux.twins").exception("building %s failed", st.spec.space_id)
+            st.set_stage("BUILD_ERROR")
+            return
+        with self._lock:
+            if self._stopped or st.spec.space_id not in self.states:  # deleted (or the fleet stopped) meanwhile
+                server.stop()
+                return
             self._servers.append(server)
+        st.start("BUILDING", max(0.0, self.options.build_time - (time.monotonic() - t0)))
+
+    def delete_space(self, space_id: str) -> None:
+        """Remove a duplicate and stop its server (KeyError when it is not one)."""
+        with self._lock:
+            st = self.states[space_id]
+            if st.source is None:
+                raise KeyError(f"{space_id} is not a duplicate")
+            self.states = {k: v for k, v in self.states.items() if k != space_id}
+            servers = [s for s in self._servers if st.url and s.url == st.url]
+            self._servers = [s for s in self._servers if s not in servers]
+        for s in servers:
+            s.stop()
 
     def stop(self) -> None:
         """Stop every server and free its port. Safe to call twice."""
-        servers, self._servers = self._servers, []
+        with self._lock:
+            servers, self._servers = self._servers, []
+            self._stopped = True
         for s in servers:
             s.server.should_exit = True
         for s in servers:
@@ -267,6 +356,8 @@ class TwinFleet:
     def _targets(self, space: str | None) -> list[SpaceState]:
         if space is None:
             return list(self.states.values())
+        if space in self.states:
+            return [self.states[space]]
         return [self.states[sid] for sid in resolve_spaces(space) if sid in self.states] or [self.states[space]]
 
     def set_fault(self, space: str | None = None, **knobs: Any) -> None:
