@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(local=False)
 
     _add_quota_parser(sub, common)
+    from .replicas_cmd import add_replicas_parser
+
+    add_replicas_parser(sub, common)
 
     d = sub.add_parser("doctor", parents=[common], help="check token, Hub, Spaces and ZeroGPU quota")
     d.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per request (default 10)")
