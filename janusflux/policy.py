@@ -89,7 +89,8 @@ def pause(decision: Decision, attempt: int, until_free: float, wait_budget: floa
 
 
 def wall_seconds(error: QuotaExceededError, now: datetime | None = None) -> float:
-    """How long a ZeroGPU quota wall lasts: the retry-after, else until the reset time, else ``UNAVAILABLE_COOLDOWN``."""
+    """How long a ZeroGPU quota wall lasts: the retry-after, else until the reset time, else
+    ``UNAVAILABLE_COOLDOWN``."""
     if error.retry_after is not None and error.retry_after > 0:
         return error.retry_after + 1.0  # printed in whole seconds, rounded down
     if error.resets_at is not None:

@@ -46,8 +46,8 @@ from typing import Any, TypeVar
 from .errors import InvalidInputError, SpaceUnavailableError
 from .models import ModelSpec, get_model
 
-__all__ = ["Replica", "ReplicaStatus", "check_create", "create_replicas", "delete_replica", "list_replicas", "load_replicas",
-           "pause_replica", "replicas_path", "with_replicas"]
+__all__ = ["Replica", "ReplicaStatus", "check_create", "create_replicas", "delete_replica", "list_replicas",
+           "load_replicas", "pause_replica", "replica_table", "replicas_path", "with_replicas"]
 
 log = logging.getLogger("janusflux.replicas")
 

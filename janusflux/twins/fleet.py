@@ -155,7 +155,7 @@ def _quiet_thread(verbose: bool) -> Iterator[None]:
             return getattr(real, name)
 
     proxy = _Mute()
-    sys.stdout = proxy  # type: ignore[assignment]
+    sys.stdout = proxy
     try:
         yield
     finally:
@@ -301,7 +301,7 @@ class TwinFleet:
                 server = self._space_server(st, 0)
             server.start()
             server.wait_started()
-        except Exception:  # noqa: BLE001 - a build that fails is the Space's BUILD_ERROR, as on the Hub
+        except Exception:  # a build that fails is the Space's BUILD_ERROR, as on the Hub
             logging.getLogger("janusflux.twins").exception("building %s failed", st.spec.space_id)
             st.set_stage("BUILD_ERROR")
             return

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "FAMILIES", "FAULT_KNOBS", "SECRET_HEADERS", "SPACE_IDS", "SPECS", "STAGES", "ZERO_HARDWARE", "Faults", "RecordedRequest",
-    "Redacted", "RequestLog", "SpaceSpec", "SpaceState", "ZeroSettings", "redact_headers", "resolve_spaces",
+    "FAMILIES", "FAULT_KNOBS", "SECRET_HEADERS", "SPACE_IDS", "SPECS", "STAGES", "ZERO_HARDWARE", "Faults",
+    "RecordedRequest", "Redacted", "RequestLog", "SpaceSpec", "SpaceState", "ZeroSettings", "redact_headers",
+    "resolve_spaces",
 ]
 
 
