@@ -180,7 +180,7 @@ def test_build_error_is_typed_and_the_copy_stays_listed(rfleet, token):
 
 
 @pytest.mark.live
-def test_cli_replicas(rfleet, token, monkeypatch, capsys):
+def test_cli_replicas(rfleet, token, tmp_path, monkeypatch, capsys):
     from janusflux.cli import main
 
     monkeypatch.setenv("HF_ENDPOINT", rfleet.hub_url)
@@ -208,6 +208,17 @@ def test_cli_replicas(rfleet, token, monkeypatch, capsys):
     assert main(["replicas", "create", "flux-schnell", "--hardware", "zero-a10g"]) == 2
     assert "hardware" in capsys.readouterr().err
     assert main(["replicas", "pause", "nothing-here"]) == 2
+    capsys.readouterr()
+    # the plan of a batch on 2 replicas next to the official Space, 4 calls in flight, 2 s a call
+    src = tmp_path / "p.txt"
+    src.write_text("\n".join(prompts(40)) + "\n", encoding="utf-8")
+    rfleet.reset_quota(token)
+    assert main(["batch", str(src), "--out", str(tmp_path / "out"), "--model", "flux-schnell", "--plan", "--json",
+                 "--replicas", "2", "--hardware", "a10g-large", "--concurrency", "4", "--call-seconds", "2"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    # 10 calls fit in the allowance: 2 at a time on the official Space while the replicas do 10, then 20 on the
+    # replicas: (5 + 10) calls of 2 s
+    assert (plan["fits_now"], plan["replica_seconds"], plan["wall_seconds"]) == (10, 40.0, 30.0)
 
 
 def prompts(n: int) -> list[str]:

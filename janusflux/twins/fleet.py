@@ -33,6 +33,7 @@ from .wordings import DEFAULT_WORDING
 __all__ = ["PortInUseError", "TwinFleet", "start_twins"]
 
 _CONTROL_PREFIX = "/_twin"
+_BUILD_LOCK = threading.Lock()
 
 
 class StreamDropped(Exception):
@@ -297,7 +298,7 @@ class TwinFleet:
             st.set_stage("BUILD_ERROR")
             return
         try:
-            with _quiet_thread(self.verbose):
+            with _BUILD_LOCK, _quiet_thread(self.verbose):  # gradio's Blocks context is global: one build at once
                 server = self._space_server(st, 0)
             server.start()
             server.wait_started()

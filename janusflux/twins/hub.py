@@ -11,7 +11,8 @@ Control API (for tests in other processes and `janusflux serve` users), JSON in 
   POST /_twin/zerogpu {"space": id|family|null, "wording": "2024", "hardware_factor": 1.5, "anonymous": "ip",
                        "waiting_toast": "slot"}
   POST /_twin/reset   {"identity": "alice"|"ip:127.0.0.1"|null}   (quota)
-  GET  /_twin/requests, DELETE /_twin/requests, GET /_twin/state, GET /_twin/quota?identity=...
+  GET  /_twin/requests, DELETE /_twin/requests, GET /_twin/state,
+  GET  /_twin/quota?identity=...   ({"left": seconds left now, "charged": seconds booked since the start})
 """
 
 from __future__ import annotations
@@ -296,6 +297,7 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
 
     @app.get("/_twin/quota")
     def quota_of(identity: str):
-        return {"identity": zero.identity_key(identity), "left": fleet.quota_left(identity)}
+        key = zero.identity_key(identity)
+        return {"identity": key, "left": fleet.quota_left(identity), "charged": zero.ledger.charged(key)}
 
     return app
