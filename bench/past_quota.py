@@ -105,7 +105,7 @@ def render(p: dict[str, Any]) -> list[str]:
     """The report's section, every sentence from the figures."""
     a, b = p["official"], p["with_replicas"]
     n, window = p["items"], p["window"]
-    out = [f"## 7. Past the free quota: the official Space alone vs with 2 replicas (issue 15, single run)\n",
+    out = ["## 7. Past the free quota: the official Space alone vs with 2 replicas (issue 15, single run)\n",
            f"{n} FLUX.1-schnell items, 4 calls in flight, an allowance of {p['allowance']:g} GPU s "
            f"({p['allowance'] // p['per_call']:g} calls of {p['per_call']} GPU s) per {window:g} s reset window, "
            f"{p['delay']:g} s of twin compute per step (2 steps a call); (a) `run_batch(..., until_done=True)` on the "
@@ -117,7 +117,7 @@ def render(p: dict[str, Any]) -> list[str]:
         out.append(f"| {label} | {fmt.format(a[key])} | {fmt.format(b[key])} |")
 
     row("wall time", "elapsed", "{:.1f} s")
-    row("items done (of %d)" % n, "done")
+    row(f"items done (of {n})", "done")
     row("… on the official Space", "on_official")
     row("… on the replicas", "on_replicas")
     row("GPU seconds charged to the allowance", "charged")
@@ -135,7 +135,7 @@ def render(p: dict[str, Any]) -> list[str]:
                f"{b['on_replicas']} of {n} items ran on the replicas.")
     saved = a["charged"] - b["charged"]
     out.append(f"- It charged {b['charged']:g} GPU s to the allowance instead of {a['charged']:g} "
-               f"({'%g fewer' % saved if saved > 0 else '%g more' % -saved}): only the items that ran on the "
+               f"({abs(saved):g} {'fewer' if saved > 0 else 'more'}): only the items that ran on the "
                f"official Space are charged ({b['on_official']} × {p['per_call']} = "
                f"{b['on_official'] * p['per_call']:g}).")
     waste = max(a["refused"], b["refused"])
