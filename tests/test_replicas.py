@@ -2,8 +2,9 @@
 huggingface_hub calls (duplicate_repo, get_space_runtime, pause_space, delete_repo) and real Space twins.
 
 The fleet: FLUX.1-schnell only, an allowance of 900 GPU s a window (10 calls of 60 s x factor 1.5), a window longer
-than any run here (no reset during a run), 0.2 s of pretend GPU time per step, duplicates BUILDING for 0.3 s.
-Timing: the only clock assertion compares the plan's wall-time estimate with the run (within 20%)."""
+than any run here (no reset during a run), 0.4 s of pretend GPU time per step (a call is mostly that sleep, so 4 calls
+at once on a busy machine take about as long as one), duplicates BUILDING for 0.3 s. Timing: the only clock assertion
+compares the plan's wall-time estimate with the run (within 20%)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ SECRET_HEADERS = ("authorization", "x-zerogpu-token", "x-ip-token", "x-zerogpu-u
 def rfleet():
     from janusflux.twins import start_twins
 
-    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.2, quota=900, quota_window=120, hardware_factor=1.5,
+    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.4, quota=900, quota_window=120, hardware_factor=1.5,
                     concurrency=4, build_time=0.3)
     try:
         yield f
@@ -267,3 +268,26 @@ def test_batch_with_two_replicas_finishes_with_no_quota_wait(rfleet, token, tmp_
     # the plan's wall time is within 20% of what the run took
     assert abs(summary.elapsed - plan.wall_seconds) <= 0.2 * plan.wall_seconds, (summary.elapsed, plan.wall_seconds,
                                                                                   times)
+
+
+def test_policy_goes_on_at_a_replica_instead_of_waiting():
+    """Pure: with a free dedicated Space, a quota wall (user, spent, runs, pending) switches at once and cools every
+    ZeroGPU Space down for the wall's length; the Space's own limit stays a plain switch; no replica: as before."""
+    from datetime import datetime, timedelta, timezone
+
+    from janusflux import policy
+    from janusflux.errors import QuotaExceededError
+
+    now = datetime.now(timezone.utc)
+    user = QuotaExceededError("quota", scope="user", retry_after=40)
+    spent = QuotaExceededError("0s left", scope="daily", resets_at=now + timedelta(seconds=100))
+    unknown = QuotaExceededError("runs", scope="runs")
+    pending = QuotaExceededError("pending", scope="pending")
+    space = QuotaExceededError("space limit", scope="space")
+    for error, seconds in ((user, 41.0), (spent, 101.0), (unknown, policy.UNAVAILABLE_COOLDOWN),
+                           (pending, policy.backoff(1))):
+        d = policy.decide(error, 1, 0.5, dedicated_free=True)
+        assert (d.action, d.zerogpu_wall) == ("switch", True) and d.cooldown == pytest.approx(seconds, abs=1.0)
+    assert not policy.decide(space, 1, 0.5, dedicated_free=True).zerogpu_wall
+    assert policy.decide(user, 1, 600).action == "wait"  # no replica: the retry-after is waited for, as before
+    assert policy.decide(spent, 1, 600).action == "raise"
