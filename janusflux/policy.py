@@ -9,9 +9,9 @@ IllegalDurationError                           asked for is above the account's 
 GPUTaskAbortedError ("GPU task aborted")       retry once, on the next mirror when there is one (often
                                                transient); raise when it happens again in the same call
 GenerationTimeoutError                         raise at once: the caller's deadline passed
-QuotaExceededError but scope="space", while a   every ZeroGPU Space of the model cools down until the wall
-dedicated Space of the model (a replica) is    ends (retry-after / reset time; 5 min when unknown; a backoff
-free                                           for "pending"); switch to the replica at once: no quota wait
+QuotaExceededError (any scope but "space")     every ZeroGPU Space of the model cools down until the wall
+while a dedicated Space of the model (a        ends (retry-after / reset time; 5 min when unknown; a backoff
+replica) is free                               for "pending"); switch to the replica at once: no quota wait
 QuotaExceededError scope="daily"/"runs"        raise at once, whatever the budget: the allowance is spent
 (``.spent``: 0s left and a zero or no wait,    until it resets (retrying only burns requests); the session
 a zero or negative wait, "runnning out of      fills ``retry_after`` / ``resets_at`` from the quota API

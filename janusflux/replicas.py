@@ -184,17 +184,22 @@ def with_replicas(spec: ModelSpec, table: Mapping[str, tuple[str, ...]]) -> Mode
 
 
 # -- the Hub ---------------------------------------------------------------------------------------------------------
-def _hub(session: Any) -> tuple[Any, str, str]:
-    """(HfApi on the session's Hub, the endpoint, the token for it); a session without one is refused."""
+def _hub(session: Any) -> tuple[Any, Any, str, str]:
+    """(the session: default janusflux's, HfApi on its Hub, the endpoint, the token for it); a session without a
+    token is refused."""
     from huggingface_hub import HfApi
 
     from .allowance import _endpoint_and_token
 
+    if session is None:
+        from . import default_session
+
+        session = default_session()
     hub, token = _endpoint_and_token(session, None, None)
     if not token:
         raise InvalidInputError("token", "replicas are Spaces in your namespace: give a Hugging Face token with write "
                                          "access (HF_TOKEN, `hf auth login` or Session(token=...))")
-    return HfApi(endpoint=hub), hub, token
+    return session, HfApi(endpoint=hub), hub, token
 
 
 def _call(hub: str, what: str, fn: Callable[[], T], param: str = "name") -> T:
@@ -253,7 +258,7 @@ def create_replicas(model: str, count: int = 1, *, hardware: str, sleep_time: in
     in the list: ``replicas list`` shows it, ``replicas delete`` removes it)."""
     spec = check_create(model, count, hardware, sleep_time, private, timeout)
     file = Path(path) if path is not None else replicas_path()
-    api, hub, token = _hub(session)
+    session, api, hub, token = _hub(session)
     from .plan import hardware_prices
 
     prices = _call(hub, "list the Spaces hardware", lambda: hardware_prices(session), "hardware")
@@ -316,7 +321,7 @@ def list_replicas(*, session: Any = None, path: str | os.PathLike[str] | None = 
 
     from .plan import hardware_prices
 
-    api, hub, token = _hub(session)
+    session, api, hub, token = _hub(session)
     rows = load_replicas(path, endpoint=hub)
     prices = _call(hub, "list the Spaces hardware", lambda: hardware_prices(session)) if rows else {}
     out = []
@@ -350,7 +355,7 @@ def _find(name: Any, path: Path, hub: str) -> Replica:
 def pause_replica(name: str, *, session: Any = None, path: str | os.PathLike[str] | None = None) -> str:
     """Pause a replica (huggingface_hub ``pause_space``: it stops billing until restarted). Returns its stage."""
     file = Path(path) if path is not None else replicas_path()
-    api, hub, token = _hub(session)
+    session, api, hub, token = _hub(session)
     replica = _find(name, file, hub)
     rt = _call(hub, f"pause {replica.space_id}", lambda: api.pause_space(replica.space_id, token=token))
     return str(rt.stage)
@@ -359,7 +364,7 @@ def pause_replica(name: str, *, session: Any = None, path: str | os.PathLike[str
 def delete_replica(name: str, *, session: Any = None, path: str | os.PathLike[str] | None = None) -> Replica:
     """Delete a replica's Space (huggingface_hub ``delete_repo``; gone already is fine) and remove it from the list."""
     file = Path(path) if path is not None else replicas_path()
-    api, hub, token = _hub(session)
+    session, api, hub, token = _hub(session)
     replica = _find(name, file, hub)
     _call(hub, f"delete {replica.space_id}", lambda: api.delete_repo(replica.space_id, repo_type="space",
                                                                      token=token, missing_ok=True))

@@ -210,6 +210,11 @@ def test_cli_replicas(rfleet, token, tmp_path, monkeypatch, capsys):
     assert "hardware" in capsys.readouterr().err
     assert main(["replicas", "pause", "nothing-here"]) == 2
     capsys.readouterr()
+    janusflux.close()  # the default session (from the environment) when none is given
+    try:
+        assert replicas.list_replicas() == []
+    finally:
+        janusflux.close()
     # the plan of a batch on 2 replicas next to the official Space, 4 calls in flight, 2 s a call
     src = tmp_path / "p.txt"
     src.write_text("\n".join(prompts(40)) + "\n", encoding="utf-8")
