@@ -296,3 +296,39 @@ def test_policy_goes_on_at_a_replica_instead_of_waiting():
     assert not policy.decide(space, 1, 0.5, dedicated_free=True).zerogpu_wall
     assert policy.decide(user, 1, 600).action == "wait"  # no replica: the retry-after is waited for, as before
     assert policy.decide(spent, 1, 600).action == "raise"
+
+
+@pytest.mark.live
+def test_twin_space_admin_routes(rfleet, token):
+    """The Hub twin's hardware, sleep-time, restart and delete routes, through huggingface_hub: a copy sleeps after
+    its sleep time (billing stops) and the next call wakes it; the twins' own Spaces cannot be changed or deleted."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from janusflux.results import Waking
+
+    api = HfApi(endpoint=rfleet.hub_url)
+    with janusflux.Session(hf_endpoint=rfleet.hub_url, token=token) as s:
+        (made,) = replicas.create_replicas("flux-schnell", hardware="l4x1", session=s)
+        rt = api.request_space_hardware(made.space_id, "a10g-small", sleep_time=1, token=token)
+        assert (rt.stage, rt.requested_hardware, rt.sleep_time) == ("APP_STARTING", "a10g-small", 1)
+        deadline = time.monotonic() + 30
+        while api.get_space_runtime(made.space_id, token=token).stage != "SLEEPING":  # running, then idle 1 s
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        status = {x.replica.space_id: x for x in replicas.list_replicas(session=s)}[made.space_id]
+        assert (status.stage, status.hardware, status.cost_per_hour) == ("SLEEPING", "a10g-small", 0.0)
+        assert api.set_space_sleep_time(made.space_id, 3600, token=token).sleep_time == 3600
+        events: list = []
+        on_copy = get_model("flux-schnell").replace(spaces=(made.space_id,), dedicated={made.space_id})
+        for ev in s.stream(on_copy, "wake up", **SMALL):
+            events.append(ev)
+        assert any(isinstance(e, Waking) for e in events) and events[-1].result.space_id == made.space_id
+        assert api.get_space_runtime(made.space_id, token=token).stage == "RUNNING"
+        for call in (lambda: api.pause_space(SCHNELL, token=token),
+                     lambda: api.delete_repo(SCHNELL, repo_type="space", token=token)):
+            with pytest.raises(HfHubHTTPError) as e:
+                call()
+            assert e.value.response.status_code == 403
+        assert rfleet.states[SCHNELL].stage == "RUNNING"
+        replicas.delete_replica(made.space_id, session=s)
