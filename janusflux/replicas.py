@@ -10,9 +10,9 @@ Space, so a batch goes on past the ZeroGPU allowance.
 
 Creating one is huggingface_hub ``duplicate_repo(repo_type="space")`` of the model's official Space into your
 namespace, private, with ``space_hardware`` and ``space_sleep_time`` (billing stops after that many idle seconds; the
-next call wakes it), then polling ``get_space_runtime`` until it runs. Only huggingface_hub talks to the Hub, on the
-session's Hub endpoint with its token (``Session.token_for``); a replica's host (``*.hf.space``) gets the token from
-the session as any Hugging Face host does, which a private Space needs.
+next call wakes it), then huggingface_hub ``wait_for_space`` until it runs. Only huggingface_hub talks to the Hub,
+on the session's Hub endpoint with its token (``Session.token_for``); a replica's host (``*.hf.space``) gets the token
+from the session as any Hugging Face host does, which a private Space needs.
 
 **Where the list lives**: ``$HF_HOME/janusflux/replicas.json`` (``~/.cache/huggingface/janusflux/replicas.json`` by
 default), next to the token huggingface_hub saves. A plain file rather than the Hub: a session reads it at start
@@ -51,9 +51,9 @@ __all__ = ["Replica", "ReplicaStatus", "check_create", "create_replicas", "delet
 
 log = logging.getLogger("janusflux.replicas")
 
-FAILED_STAGES = {"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE", "DELETING", "PAUSED", "STOPPED"}
 BILLED_STAGES = {"RUNNING", "RUNNING_BUILDING", "RUNNING_APP_STARTING", "APP_STARTING", "BUILDING"}
-POLL_MIN, POLL_MAX = 0.2, 5.0  # seconds between runtime polls while waiting for a replica to run
+POLL_MIN, POLL_MAX = 0.2, 5.0  # seconds between runtime polls while waiting for a replica to run: at first, then
+POLL_FIRST = 3.0  # seconds of quick polls
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 T = TypeVar("T")
 
@@ -298,20 +298,28 @@ def create_replicas(model: str, count: int = 1, *, hardware: str, sleep_time: in
 
 
 def _wait_running(api: Any, hub: str, token: str, space_id: str, deadline: float) -> None:
-    """Poll the Space's runtime until it runs (huggingface_hub has no wait_for_space: this is it)."""
-    poll = POLL_MIN
-    while True:
-        stage = str(_call(hub, f"read the runtime of {space_id}",
-                          lambda: api.get_space_runtime(space_id, token=token)).stage)
-        if stage.startswith("RUNNING"):
-            return
-        if stage in FAILED_STAGES:
-            raise SpaceUnavailableError(f"the replica is {stage}", stage=stage, space_id=space_id)
-        if time.monotonic() + poll > deadline:
-            raise SpaceUnavailableError(f"the replica is still {stage}: not running within the timeout", stage=stage,
-                                        space_id=space_id)
-        time.sleep(poll)
-        poll = min(POLL_MAX, poll * 2)
+    """huggingface_hub ``wait_for_space`` until the copy leaves BUILDING / APP_STARTING: a few quick polls first (a
+    copy that is already up), then one every ``POLL_MAX`` seconds (a build takes minutes)."""
+    runtime = None
+    for first, poll in ((POLL_FIRST, POLL_MIN), (None, POLL_MAX)):
+        left = deadline - time.monotonic()
+        wait = max(0.0, left if first is None else min(first, left))
+        def waited(wait: float = wait, poll: float = poll) -> Any:
+            return api.wait_for_space(space_id, timeout=wait, poll_interval=poll, token=token)
+
+        try:
+            runtime = _call(hub, f"wait for {space_id}", waited)
+            break
+        except TimeoutError:
+            continue
+    stage = str(runtime.stage) if runtime is not None else str(
+        _call(hub, f"read the runtime of {space_id}", lambda: api.get_space_runtime(space_id, token=token)).stage)
+    if stage.startswith("RUNNING") or stage == "SLEEPING":  # a sleeping copy wakes at the first call
+        return
+    if runtime is None:
+        raise SpaceUnavailableError(f"the replica is still {stage}: not running within the timeout", stage=stage,
+                                    space_id=space_id)
+    raise SpaceUnavailableError(f"the replica is {stage}", stage=stage, space_id=space_id)
 
 
 def list_replicas(*, session: Any = None, path: str | os.PathLike[str] | None = None) -> list[ReplicaStatus]:
