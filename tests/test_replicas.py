@@ -2,9 +2,9 @@
 huggingface_hub calls (duplicate_repo, get_space_runtime, pause_space, delete_repo) and real Space twins.
 
 The fleet: FLUX.1-schnell only, an allowance of 900 GPU s a window (10 calls of 60 s x factor 1.5), a window longer
-than any run here (no reset during a run), 0.4 s of pretend GPU time per step (a call is mostly that sleep, so 4 calls
-at once on a busy machine take about as long as one), duplicates BUILDING for 0.3 s. Timing: the only clock assertion
-compares the plan's wall-time estimate with the run (within 20%)."""
+than any run here (no reset during a run), one step of 0.5 s of pretend GPU time a call (a call is mostly that sleep,
+so 4 calls at once on a busy machine take about as long as one), duplicates BUILDING for 0.3 s. Timing: the only
+clock assertion compares the plan's wall-time estimate with the run (within 20%)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from janusflux.plan import plan_batch
 from janusflux.results import Fallback, Waiting
 
 SCHNELL = "black-forest-labs/FLUX.1-schnell"
-SMALL = {"width": 256, "height": 256, "steps": 2}
+SMALL = {"width": 256, "height": 256, "steps": 1}
 SECRET_HEADERS = ("authorization", "x-zerogpu-token", "x-ip-token", "x-zerogpu-uuid")
 
 
@@ -31,7 +31,7 @@ SECRET_HEADERS = ("authorization", "x-zerogpu-token", "x-ip-token", "x-zerogpu-u
 def rfleet():
     from janusflux.twins import start_twins
 
-    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.4, quota=900, quota_window=120, hardware_factor=1.5,
+    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.5, quota=900, quota_window=120, hardware_factor=1.5,
                     concurrency=4, build_time=0.3)
     try:
         yield f
