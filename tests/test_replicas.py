@@ -332,3 +332,16 @@ def test_twin_space_admin_routes(rfleet, token):
             assert e.value.response.status_code == 403
         assert rfleet.states[SCHNELL].stage == "RUNNING"
         replicas.delete_replica(made.space_id, session=s)
+
+
+def test_an_unreadable_list_is_named_and_a_session_still_starts(hf_home, caplog):
+    path = hf_home / "janusflux" / "replicas.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"replicas\.json") as e:
+        replicas.load_replicas()
+    assert e.value.param == "replicas"
+    with caplog.at_level("WARNING", logger="janusflux.replicas"), \
+            janusflux.Session(hf_endpoint="http://127.0.0.1:9", token=False) as s:
+        assert s._request("flux", "x", {}).spec.spaces == get_model("flux").spaces
+    assert "replicas not used" in caplog.text
