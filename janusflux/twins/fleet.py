@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -26,14 +25,14 @@ from typing import Any
 import uvicorn
 
 from . import zerogpu
+from .duplicates import Duplicates
 from .options import TwinOptions
-from .state import SPECS, RecordedRequest, RequestLog, SpaceSpec, SpaceState, ZeroSettings, resolve_spaces
+from .state import SPECS, RecordedRequest, RequestLog, SpaceState, ZeroSettings, resolve_spaces
 from .wordings import DEFAULT_WORDING
 
 __all__ = ["PortInUseError", "TwinFleet", "start_twins"]
 
 _CONTROL_PREFIX = "/_twin"
-_BUILD_LOCK = threading.Lock()
 
 
 class StreamDropped(Exception):
@@ -139,31 +138,6 @@ def _quiet(verbose: bool) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def _quiet_thread(verbose: bool) -> Iterator[None]:
-    """`_quiet` for a build in a background thread: only what this thread prints is dropped (redirect_stdout would
-    swallow every other thread's output meanwhile)."""
-    if verbose:
-        yield
-        return
-    real, me = sys.stdout, threading.get_ident()
-
-    class _Mute:
-        def write(self, text: str) -> int:
-            return len(text) if threading.get_ident() == me else real.write(text)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-    proxy = _Mute()
-    sys.stdout = proxy
-    try:
-        yield
-    finally:
-        if sys.stdout is proxy:
-            sys.stdout = real
-
-
 class _Server:
     """A uvicorn server on a socket we bind ourselves (so port 0 is known before start), run in a thread."""
 
@@ -203,7 +177,7 @@ class _Server:
         self.sock.close()
 
 
-class TwinFleet:
+class TwinFleet(Duplicates):
     """Running twins. Build it with `start_twins`; use it as a context manager or call `stop()`."""
 
     def __init__(self, spaces: list[str] | tuple[str, ...] | str | None = None, options: TwinOptions | None = None,
@@ -270,60 +244,6 @@ class TwinFleet:
         server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port, f"the {sid} twin", self.verbose)
         st.url = server.url
         return server
-
-    # --- duplicates (the Hub's duplicate route) ----------------------------------------------------------------------
-    def duplicate(self, from_id: str, to_id: str, *, owner: str, hardware: str, sleep_time: int | None = None,
-                  private: bool = True) -> SpaceState:
-        """A copy of the Space twin ``from_id`` as ``to_id``: a new Space twin (same app, same model behaviour) on
-        dedicated ``hardware`` (not ZeroGPU: no quota, no ZeroGPU errors), one call at a time (one GPU), owned by
-        ``owner``. It is BUILDING at once and RUNNING ``options.build_time`` seconds later (BUILD_ERROR when the
-        source has the ``build_error`` fault). KeyError for an unknown source, ValueError when ``to_id`` exists."""
-        src = self.states[from_id]
-        with self._lock:
-            if to_id in self.states:
-                raise ValueError(f"{to_id} already exists")
-            spec = SpaceSpec(to_id, src.spec.family, src.spec.duration, len(SPECS) + len(self.states))
-            st = SpaceState(spec, 1, dataclasses.replace(src.zerogpu))
-            st.hardware, st.sleep_time, st.owner, st.private, st.source = hardware, sleep_time, owner, private, from_id
-            st.set_stage("BUILDING", wake_after=self.options.build_time)
-            self.states = {**self.states, to_id: st}  # copy on write: readers iterate a stable dict
-        fails = bool(src.faults.take("build_error"))
-        threading.Thread(target=self._build_copy, args=(st, fails), daemon=True, name=f"twin-build-{to_id}").start()
-        return st
-
-    def _build_copy(self, st: SpaceState, fails: bool) -> None:
-        t0 = time.monotonic()
-        if fails:
-            time.sleep(self.options.build_time)
-            st.set_stage("BUILD_ERROR")
-            return
-        try:
-            with _BUILD_LOCK, _quiet_thread(self.verbose):  # gradio's Blocks context is global: one build at once
-                server = self._space_server(st, 0)
-            server.start()
-            server.wait_started()
-        except Exception:  # a build that fails is the Space's BUILD_ERROR, as on the Hub
-            logging.getLogger("janusflux.twins").exception("building %s failed", st.spec.space_id)
-            st.set_stage("BUILD_ERROR")
-            return
-        with self._lock:
-            if self._stopped or st.spec.space_id not in self.states:  # deleted (or the fleet stopped) meanwhile
-                server.stop()
-                return
-            self._servers.append(server)
-        st.start("BUILDING", max(0.0, self.options.build_time - (time.monotonic() - t0)))
-
-    def delete_space(self, space_id: str) -> None:
-        """Remove a duplicate and stop its server (KeyError when it is not one)."""
-        with self._lock:
-            st = self.states[space_id]
-            if st.source is None:
-                raise KeyError(f"{space_id} is not a duplicate")
-            self.states = {k: v for k, v in self.states.items() if k != space_id}
-            servers = [s for s in self._servers if st.url and s.url == st.url]
-            self._servers = [s for s in self._servers if s not in servers]
-        for s in servers:
-            s.stop()
 
     def stop(self) -> None:
         """Stop every server and free its port. Safe to call twice."""
