@@ -194,6 +194,11 @@ def render(r: dict[str, Any], plot: str | None) -> str:
         f"{st['ratio_net']:.2f}). "
         f"Modules loaded by `import janusflux`: {st['janusflux_imports'] or 'none of the heavy ones'}."
         f" {'CLI: `' + st['cli'] + '`.' if st.get('cli') else 'CLI: `janusflux.cli` does not exist yet.'}\n")
+    if r.get("past_quota"):
+        from .past_quota import render as past_quota
+
+        L.extend(past_quota(r["past_quota"]))
+        add("")
     # notes
     add("## Where a target is missed: why, and what would close it\n")
     notes = globals()["notes"](r)  # derived from this run's figures at render time, never stored prose

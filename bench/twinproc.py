@@ -88,6 +88,13 @@ class RemoteFleet:
         r.raise_for_status()
         return str(r.json()["token"])
 
+    def charged(self, identity: str) -> float:
+        """GPU seconds the Space twins booked to ``identity`` (a token, a user) since they started."""
+        return float(self._http.get(self.hub_url + "/_twin/quota", params={"identity": identity}).json()["charged"])
+
+    def reset_quota(self, identity: str) -> None:
+        self._http.post(self.hub_url + "/_twin/reset", json={"identity": identity}).raise_for_status()
+
     def stop(self) -> None:
         if self._ready:
             self._http.close()

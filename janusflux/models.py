@@ -45,7 +45,9 @@ class ModelSpec:
 
     ``args`` lists the endpoint's parameters in order as ``(endpoint_parameter, source)`` pairs, where source is a
     unified field (``prompt``, ``seed``, ``width``, ``height``, ``steps``, ``guidance``, ``temperature``, ``top_p``,
-    ``image``, ``question``) or ``"=<python literal>"`` for a constant.
+    ``image``, ``question``) or ``"=<python literal>"`` for a constant. ``dedicated`` names the Spaces of
+    ``spaces`` that run on dedicated hardware (no ZeroGPU): they get no ZeroGPU headers, and a ZeroGPU quota wall
+    switches to them instead of waiting (a session adds the user's replicas here: :mod:`janusflux.replicas`).
     """
 
     alias: str
@@ -59,11 +61,14 @@ class ModelSpec:
     zerogpu_duration: int | None = None
     fixed_size: tuple[int, int] | None = None
     description: str = ""
+    dedicated: frozenset[str] = frozenset()  # Spaces of `spaces` on dedicated hardware (the user's replicas)
 
     def replace(self, **changes: Any) -> ModelSpec:
         """A copy with some fields changed, e.g. ``spec.replace(spaces=("http://127.0.0.1:7860",))``."""
         if "spaces" in changes:
             changes["spaces"] = tuple(changes["spaces"])
+        if "dedicated" in changes:
+            changes["dedicated"] = frozenset(changes["dedicated"])
         return dataclasses.replace(self, **changes)
 
     @property

@@ -13,8 +13,13 @@ Nothing is generated. For the items still to do (an output folder's finished ite
   ``get_zero_gpu_quota``; unknown without a token), and **resets**: how many allowance resets the rest needs
   (each reset gives the account's full allowance back; one reset a ``reset_window``, a day on the Hub);
 * **replicas**: N copies of the Spaces on dedicated hardware (no allowance), one call at a time each: wall time from
-  the per-call time earlier runs measured (else the declared duration, an upper bound), money from the hardware's
-  price (huggingface_hub ``list_spaces_hardware``).
+  the per-call time (``call_seconds``, else what earlier runs of this folder measured, else the declared duration, an
+  upper bound), money from the hardware's price (huggingface_hub ``list_spaces_hardware``). Two figures:
+  ``replica_seconds``, the replicas alone, and ``wall_seconds``, the batch as a session runs it with the replicas next
+  to the official Space (:mod:`janusflux.replicas`): the batch's ``concurrency`` calls in flight spread over the
+  official Space and the replicas, the official Space takes calls until what is left of the allowance is used (a
+  quota wall then sends every call to the replicas, no wait), each replica runs one call at a time. It assumes the
+  replicas run (not asleep) and no allowance reset during the run (a reset would only make it shorter).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class BatchPlan:
     hardware: str | None = None
     price_per_hour: float | None = None
     replica_seconds: float | None = None
+    wall_seconds: float | None = None  # official Space + replicas, as a session spreads the batch (module docstring)
     replica_cost: float | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -88,7 +94,8 @@ class BatchPlan:
                 "fits_now": self.fits_now, "resets": self.resets, "never_fit": self.never_fit,
                 "finishes_at": None if self.finishes_at is None else self.finishes_at.isoformat(),
                 "replicas": self.replicas, "hardware": self.hardware, "price_per_hour": self.price_per_hour,
-                "replica_seconds": self.replica_seconds, "replica_cost": self.replica_cost, "notes": self.notes}
+                "replica_seconds": self.replica_seconds, "wall_seconds": self.wall_seconds,
+                "replica_cost": self.replica_cost, "notes": self.notes}
 
     def __str__(self) -> str:
         head = (f"plan: {self.total} items: {self.to_run} to run, {self.already_done} already done, "
@@ -114,6 +121,9 @@ class BatchPlan:
                      if self.replica_cost is not None else "")
             lines.append(f"  {self.replicas} replica(s) on {self.hardware}: about "
                          f"{format_duration(self.replica_seconds)} of wall time{money}")
+            if self.wall_seconds is not None:
+                lines.append(f"  with the official Space using what is left of the allowance: about "
+                             f"{format_duration(self.wall_seconds)} of wall time, no quota wait")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -159,15 +169,34 @@ def _simulate(charges: list[float], left: float, base: float) -> tuple[int, int,
     return fits_now, resets, never
 
 
+def _mixed_wall(total: float, n: int, replicas: int, concurrency: int, fits: int | None) -> float:
+    """Wall seconds of ``n`` calls (``total`` seconds of calls) over the official Space and ``replicas`` (see the
+    module docstring): ``concurrency`` calls in flight, spread evenly, the official Space until ``fits`` calls."""
+    if n == 0:
+        return 0.0
+    c = total / n
+    on_official = math.ceil(concurrency / (replicas + 1))  # calls in flight there while the allowance lasts
+    beside = min(replicas, concurrency - on_official)  # replicas busy meanwhile
+    after = min(replicas, concurrency)  # replicas busy once the allowance is used
+    both = n / (on_official + beside)
+    if on_official * both <= (fits or 0):
+        return both * c
+    first = (fits or 0) / on_official
+    return (first + (n - (fits or 0) - beside * first) / after) * c
+
+
 def plan_batch(items_or_path: Any, out_dir: str | os.PathLike[str] | None = None, *, model: str = "flux",
                session: Any = None, manifest: str | os.PathLike[str] | None = None,
                hardware_factor: float = DEFAULT_HARDWARE_FACTOR, replicas: int = 0, hardware: str | None = None,
-               reset_window: float = DAY, quota: Quota | None = None, **defaults: Any) -> BatchPlan:
+               reset_window: float = DAY, quota: Quota | None = None, concurrency: int = 2,
+               call_seconds: float | None = None, **defaults: Any) -> BatchPlan:
     """The plan of a batch (see the module docstring), without generating anything.
 
     ``session``: for the allowance and the hardware prices (None: neither is looked up). ``quota``: the allowance
     to plan against instead of asking the Hub. ``replicas`` / ``hardware``: estimate N dedicated replicas on that
-    Spaces hardware (e.g. ``"a10g-large"``)."""
+    Spaces hardware (e.g. ``"a10g-large"``); ``concurrency``: the batch's calls in flight (as ``run_batch``);
+    ``call_seconds``: seconds one call takes on the replicas (e.g. timed on one), instead of what earlier runs
+    measured."""
     from .batch_items import load_items
     from .batch_journal import usage_path
     from .models import get_model
@@ -178,6 +207,11 @@ def plan_batch(items_or_path: Any, out_dir: str | os.PathLike[str] | None = None
         raise InvalidInputError("replicas", f"expected an int >= 0, got {replicas!r}")
     if replicas and not hardware:
         raise InvalidInputError("hardware", "name the Spaces hardware of the replicas, e.g. a10g-large")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidInputError("concurrency", f"expected an int >= 1, got {concurrency!r}")
+    if call_seconds is not None and (isinstance(call_seconds, bool) or not isinstance(call_seconds, (int, float))
+                                     or call_seconds <= 0):
+        raise InvalidInputError("call_seconds", f"expected seconds > 0, got {call_seconds!r}")
     items = load_items(items_or_path, model=model, **defaults)
     journal = Path(manifest) if manifest is not None else (Path(out_dir) / "manifest.jsonl" if out_dir else None)
     records, usage = _journal(journal) if journal is not None else ([], [])
@@ -201,7 +235,8 @@ def plan_batch(items_or_path: Any, out_dir: str | os.PathLike[str] | None = None
         runs = timings.get(alias)
         models.append(ModelPlan(model=alias, items=sum(1 for i in todo if i.model == alias), declared=d,
                                 asks_for=d * hardware_factor, expected=d * factor,
-                                call_seconds=statistics.median(runs) if runs else d))
+                                call_seconds=float(call_seconds) if call_seconds is not None
+                                else statistics.median(runs) if runs else d))
     plan = BatchPlan(total=len(items), already_done=sum(1 for i in items if i.id in done),
                      invalid=sum(1 for i in items if i.error is not None), models=models,
                      hardware_factor=float(hardware_factor), measured_factor=measured, quota=quota)
@@ -218,6 +253,8 @@ def plan_batch(items_or_path: Any, out_dir: str | os.PathLike[str] | None = None
         plan.replicas, plan.hardware = replicas, hardware
         calls = {m.model: m.call_seconds for m in models}
         plan.replica_seconds = sum(calls[i.model] for i in todo) / replicas
+        plan.wall_seconds = _mixed_wall(sum(calls[i.model] for i in todo), len(todo), replicas, concurrency,
+                                        plan.fits_now)
         if session is not None:
             prices = hardware_prices(session)
             if hardware not in prices:
@@ -225,7 +262,7 @@ def plan_batch(items_or_path: Any, out_dir: str | os.PathLike[str] | None = None
                                                     f"{', '.join(sorted(prices))}")
             plan.price_per_hour = prices[hardware]
             plan.replica_cost = math.ceil(plan.replica_seconds / 60) / 60 * replicas * plan.price_per_hour
-        if not timings:
+        if not timings and call_seconds is None:
             plan.notes.append("replica time per call is the declared ZeroGPU duration (an upper bound) until a run "
                               "of this output folder measures it")
     return plan

@@ -9,6 +9,9 @@ IllegalDurationError                           asked for is above the account's 
 GPUTaskAbortedError ("GPU task aborted")       retry once, on the next mirror when there is one (often
                                                transient); raise when it happens again in the same call
 GenerationTimeoutError                         raise at once: the caller's deadline passed
+QuotaExceededError (any scope but "space")     every ZeroGPU Space of the model cools down until the wall
+while a dedicated Space of the model (a        ends (retry-after / reset time; 5 min when unknown; a backoff
+replica) is free                               for "pending"); switch to the replica at once: no quota wait
 QuotaExceededError scope="daily"/"runs"        raise at once, whatever the budget: the allowance is spent
 (``.spent``: 0s left and a zero or no wait,    until it resets (retrying only burns requests); the session
 a zero or negative wait, "runnning out of      fills ``retry_after`` / ``resets_at`` from the quota API
@@ -36,6 +39,7 @@ Attempts are bounded by ``max_attempts`` and every wait by what remains of ``max
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from .errors import (
     ExpiredProxyToken,
@@ -66,6 +70,7 @@ class Decision:
     cooldown: float = 0.0  # seconds the Space just tried is skipped from now on
     reason: str = ""
     refresh_jwt: bool = False  # drop the cached ZeroGPU token before the next attempt
+    zerogpu_wall: bool = False  # the cooldown applies to every ZeroGPU Space of the model (the wall is per account)
 
 
 def backoff(attempt: int) -> float:
@@ -83,12 +88,22 @@ def pause(decision: Decision, attempt: int, until_free: float, wait_budget: floa
     return min(seconds, wait_budget)
 
 
+def wall_seconds(error: QuotaExceededError, now: datetime | None = None) -> float:
+    """How long a ZeroGPU quota wall lasts: the retry-after, else until the reset time, else
+    ``UNAVAILABLE_COOLDOWN``."""
+    if error.retry_after is not None and error.retry_after > 0:
+        return error.retry_after + 1.0  # printed in whole seconds, rounded down
+    if error.resets_at is not None:
+        return max(1.0, (error.resets_at - (now or datetime.now(timezone.utc))).total_seconds() + 1.0)
+    return UNAVAILABLE_COOLDOWN
+
+
 def decide(error: BaseException, attempt: int, wait_budget: float, *, fresh_retry_used: bool = False,
-           abort_retry_used: bool = False, others_free: bool = True) -> Decision:
+           abort_retry_used: bool = False, others_free: bool = True, dedicated_free: bool = False) -> Decision:
     """The policy as a pure function of the error, the attempt number (1-based), the wait budget left, whether this
     call already had its one immediate retry after gradio_client ended a job early (``fresh_retry_used``), its one
-    retry after "GPU task aborted" (``abort_retry_used``), and whether another of the model's Spaces is free (not
-    cooling down)."""
+    retry after "GPU task aborted" (``abort_retry_used``), whether another of the model's Spaces is free (not
+    cooling down), and whether one of its dedicated Spaces (no ZeroGPU allowance) is free (``dedicated_free``)."""
     if isinstance(error, ExpiredProxyToken):
         return Decision("wait", reason="expired ZeroGPU token", refresh_jwt=True)
     if isinstance(error, SpaceBusyError) and (
@@ -99,6 +114,10 @@ def decide(error: BaseException, attempt: int, wait_budget: float, *, fresh_retr
     if isinstance(error, (InvalidInputError, SpaceAppError, GenerationTimeoutError)):
         return Decision("raise", reason="not retryable")
     if isinstance(error, QuotaExceededError):
+        if dedicated_free and error.scope != "space":  # a replica has no allowance to wait for
+            seconds = backoff(attempt) if error.scope == "pending" else wall_seconds(error)
+            return Decision("switch", cooldown=seconds, zerogpu_wall=True,
+                            reason="ZeroGPU quota: going on at a dedicated replica")
         if error.spent:
             return Decision("raise", reason=f"ZeroGPU allowance spent ({error.scope}) until it resets")
         if error.scope == "user":

@@ -224,6 +224,9 @@ SESSION_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("zerogpu-str", {"zerogpu": "yes"}, "zerogpu"),
     ("cache-dir-int", {"cache_dir": 5}, "cache_dir"),
     ("cache-dir-empty", {"cache_dir": ""}, "cache_dir"),
+    ("replicas-str", {"replicas": "me/flux-copy"}, "replicas"),
+    ("replicas-bad-id", {"replicas": {"not an id": "black-forest-labs/FLUX.1-dev"}}, "replicas"),
+    ("replicas-not-replica", {"replicas": [5]}, "replicas"),
 ]
 
 

@@ -7,6 +7,8 @@
     janusflux models [--json]
     janusflux doctor [--local] [--json]
     janusflux quota [--local] [--json]
+    janusflux replicas create flux-dev --count 2 --hardware a10g-large --sleep-time 600
+    janusflux replicas list [--json] | pause NAME | delete NAME --yes
     janusflux serve all --port 7860
 
 One grammar: ``janusflux generate [MODEL] PROMPT`` and ``janusflux chat [MODEL] [QUESTION]``; the model may be
@@ -39,6 +41,7 @@ from .common import (
 from .generate import cmd_chat, cmd_generate
 from .info import cmd_doctor, cmd_models, cmd_quota, cmd_serve
 from .parser import build_parser
+from .replicas_cmd import cmd_replicas
 
 __all__ = [
     "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_INVALID", "EXIT_OK", "EXIT_QUOTA", "EXIT_TIMEOUT", "EXIT_UNAVAILABLE",
@@ -46,7 +49,7 @@ __all__ = [
 ]
 
 _COMMANDS = {"generate": cmd_generate, "chat": cmd_chat, "batch": cmd_batch, "models": cmd_models,
-             "doctor": cmd_doctor, "serve": cmd_serve, "quota": cmd_quota}
+             "doctor": cmd_doctor, "serve": cmd_serve, "quota": cmd_quota, "replicas": cmd_replicas}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

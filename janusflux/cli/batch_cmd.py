@@ -43,7 +43,7 @@ def cmd_batch_plan(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
     with _session(args, timeout=None) as session:
         plan = plan_batch(args.input, args.out, model=args.model, session=session, manifest=args.manifest,
                           hardware_factor=args.hardware_factor, replicas=args.replicas, hardware=args.hardware,
-                          **defaults)
+                          concurrency=args.concurrency, call_seconds=args.call_seconds, **defaults)
     if args.json:
         _emit_json(plan.to_dict())
     else:

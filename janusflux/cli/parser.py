@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(local=False)
 
     _add_quota_parser(sub, common)
+    from .replicas_cmd import add_replicas_parser
+
+    add_replicas_parser(sub, common)
 
     d = sub.add_parser("doctor", parents=[common], help="check token, Hub, Spaces and ZeroGPU quota")
     d.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per request (default 10)")
@@ -118,6 +121,8 @@ def _batch_quota_options(b: argparse.ArgumentParser) -> None:
                    help=f"--plan: ZeroGPU charges declared duration x F (default {DEFAULT_HARDWARE_FACTOR})")
     b.add_argument("--replicas", type=int, default=0, metavar="N", help="--plan: estimate N dedicated replicas")
     b.add_argument("--hardware", default=None, metavar="HW", help="--plan: the replicas' hardware, e.g. a10g-large")
+    b.add_argument("--call-seconds", type=float, default=None, metavar="S",
+                   help="--plan: seconds a call takes on a replica (default: measured by earlier runs of --out)")
     b.add_argument("--until-done", action="store_true",
                    help="wait out every ZeroGPU allowance reset until every item is done (or --deadline, Ctrl-C)")
     b.add_argument("--deadline", default=None, metavar="WHEN",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import dataclasses
 import os
 import queue
 import shutil
@@ -29,6 +30,7 @@ from ..inputs import check_timeout
 from ..models import ModelSpec
 from ..origins import origin_of
 from ..params import GenerateParams
+from ..replicas import Replica, replica_table, with_replicas
 from ..results import Done, Event, Result
 from ..spaces import Context
 from ..zerogpu import JwtCache
@@ -95,6 +97,9 @@ class Session:
         max_download_bytes: the most bytes a result file may have (default 32 MiB, room for a 2048x2048 PNG); a
             larger one raises ``SpaceRefusedError`` before it is read whole. A result download must finish within
             the call's timeout (or 120 s when the call had none).
+        replicas: your replicas on dedicated hardware serve their model after its official Space (see
+            :mod:`janusflux.replicas`): True = the replica list's entries for this Hub, False = none, or
+            ``{replica Space id: official Space id}`` / a list of ``Replica``.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class Session:
         max_workers: int = 32,
         cache_dir: str | os.PathLike[str] | None = None,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        replicas: bool | Mapping[str, str] | Sequence[Replica] = True,
     ) -> None:
         self._credentials = Credentials(token, hf_endpoint, send_token_to)
         space_urls = check_space_urls(space_urls)
@@ -122,6 +128,7 @@ class Session:
             raise InvalidInputError("zerogpu", f"expected True or False, got {zerogpu!r}")
         if cache_dir is not None and (not isinstance(cache_dir, (str, os.PathLike)) or not os.fspath(cache_dir)):
             raise InvalidInputError("cache_dir", f"expected a directory path, got {cache_dir!r}")
+        self._replicas = replica_table(replicas, self._credentials.hf_endpoint)
         self.zerogpu = zerogpu
         self._zerogpu_token = check_token(zerogpu_token, "zerogpu_token")
         if zerogpu_uuid is not None and not isinstance(zerogpu_uuid, str):
@@ -311,7 +318,9 @@ class Session:
     def _request(self, model: str | ModelSpec, prompt: str | None, params: Mapping[str, Any]) -> Request:
         if self._closed:
             raise SessionClosedError()
-        return build_request(model, prompt, params, self._context())
+        request = build_request(model, prompt, params, self._context())
+        spec = with_replicas(request.spec, self._replicas)
+        return request if spec is request.spec else dataclasses.replace(request, spec=spec)
 
     def _run(self, request: Request, emit: Emit, cancel: threading.Event) -> Result:
         timeout = request.timeout or self.timeout
@@ -356,6 +365,8 @@ class Session:
             return new
 
     def _headers(self, request: Request, conn: Conn) -> dict[str, str]:
+        if conn.key in request.spec.dedicated:  # a replica on dedicated hardware: no ZeroGPU identity to give
+            return {}
         token = request.zerogpu_token.reveal() if request.zerogpu_token else self._zerogpu_token
         zerogpu = self.zerogpu or request.zerogpu_token is not None  # a call's own ZeroGPU token is always sent
         # The ZeroGPU identity goes only to the host the Hub named for the Space, or to a token host.

@@ -47,12 +47,14 @@ class CallState:
         """What remains of max_wait."""
         return max(0.0, self.max_wait - self.waited)
 
-    def decide(self, error: BaseException, attempt: int, others_free: bool) -> policy.Decision:
+    def decide(self, error: BaseException, attempt: int, others_free: bool,
+               dedicated_free: bool = False) -> policy.Decision:
         budget = self.budget()
         if self.deadline is not None:
             budget = min(budget, self.deadline - time.monotonic())
         d = policy.decide(error, attempt, budget, fresh_retry_used=self.fresh_retry_used,
-                          abort_retry_used=self.abort_retry_used, others_free=others_free)
+                          abort_retry_used=self.abort_retry_used, others_free=others_free,
+                          dedicated_free=dedicated_free)
         if isinstance(error, SpaceBusyError) and error.reason == "stream closed":
             self.fresh_retry_used = True
         if isinstance(error, GPUTaskAbortedError):
@@ -90,7 +92,12 @@ def run_call(spec: ModelSpec, attempt: Callable[[str], Result], *, router: Route
         if exc is None or cancel.is_set():
             return False
         current = state.current
-        d = state.decide(exc, rs.attempt_number, current is None or router.others_free(spec, current))
+        d = state.decide(exc, rs.attempt_number, current is None or router.others_free(spec, current),
+                         bool(spec.dedicated) and current not in spec.dedicated and router.free_among(spec.dedicated))
+        if d.zerogpu_wall:  # the allowance is per account: every ZeroGPU Space of the model meets the same wall
+            for key in spec.spaces:
+                if key not in spec.dedicated and key != current:
+                    router.cool_down(key, d.cooldown)
         if current is not None:
             if d.refresh_jwt:
                 jwt.invalidate(current)

@@ -1,4 +1,5 @@
-"""Routing: which of a model's Spaces (official first, then mirrors) an attempt goes to, and which are cooling down.
+"""Routing: which of a model's Spaces (official first, then the user's replicas, then mirrors) an attempt goes to,
+and which are cooling down.
 
 Concurrent calls spread over the mirrors (least busy first, fallback order on ties); a lone call goes to the official
 Space. A Space that failed cools down for a while (see :mod:`janusflux.policy`) and is skipped while another is free.
@@ -51,6 +52,12 @@ class Router:
         now = time.monotonic()
         with self._lock:
             return any(self._cool.get(s, 0.0) <= now for s in spec.spaces if s != key)
+
+    def free_among(self, keys: frozenset[str]) -> bool:
+        """Whether one of ``keys`` (e.g. the model's dedicated Spaces) is not cooling down."""
+        now = time.monotonic()
+        with self._lock:
+            return any(self._cool.get(s, 0.0) <= now for s in keys)
 
     def cool_down(self, key: str, seconds: float) -> None:
         with self._lock:

@@ -65,11 +65,18 @@ def _raise(err: zerogpu.ZeroGPUError) -> None:
 
 
 @contextlib.contextmanager
-def gpu_session(twin: Twin, request: gr.Request | None) -> Iterator[zerogpu.Identity]:
-    """Acquire a (pretend) ZeroGPU for one call, or raise the error the real `spaces` client would."""
+def gpu_session(twin: Twin, request: gr.Request | None) -> Iterator[zerogpu.Identity | None]:
+    """Acquire a (pretend) ZeroGPU for one call, or raise the error the real `spaces` client would. A Space on
+    dedicated hardware (a duplicate) has its own GPU: no identity, no quota, no ZeroGPU error; one call at a time."""
     faults = twin.state.faults
     if slow := faults.take("slow"):
         time.sleep(slow)
+    if twin.state.dedicated:
+        with twin.state.slots:
+            if text := faults.take("worker_error"):
+                raise gr.Error(text, print_exception=False)
+            yield None
+        return
     headers = {k.lower(): v for k, v in dict(getattr(request, "headers", None) or {}).items()}
     client = getattr(request, "client", None)
     ip = getattr(client, "host", None) or "127.0.0.1"

@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 
 from . import zerogpu
+from .duplicates import Duplicates
 from .options import TwinOptions
 from .state import SPECS, RecordedRequest, RequestLog, SpaceState, ZeroSettings, resolve_spaces
 from .wordings import DEFAULT_WORDING
@@ -72,6 +73,7 @@ class TwinMiddleware:
         if st is None:
             return await self.app(scope, receive, send)
         stage = st.stage
+        st.touch()
         if stage in ("SLEEPING", "APP_STARTING"):  # a request to a sleeping Space wakes it and waits for it
             while (wait := st.wake()) > 0:
                 await asyncio.sleep(min(wait, 0.05))
@@ -175,7 +177,7 @@ class _Server:
         self.sock.close()
 
 
-class TwinFleet:
+class TwinFleet(Duplicates):
     """Running twins. Build it with `start_twins`; use it as a context manager or call `stop()`."""
 
     def __init__(self, spaces: list[str] | tuple[str, ...] | str | None = None, options: TwinOptions | None = None,
@@ -192,6 +194,7 @@ class TwinFleet:
                        for sid in self.space_ids}
         self._initial_faults = dict(opts.faults or {})
         self._servers: list[_Server] = []
+        self._lock = threading.Lock()
         self._stopped = True
         self.hub_url = ""
 
@@ -215,31 +218,38 @@ class TwinFleet:
 
     def _build(self) -> None:
         """Bind every port and build every app (gradio imported here: starting is where its cost belongs)."""
-        import gradio as gr
-        from fastapi import FastAPI
-
-        from .apps import Twin, build_app
         from .hub import build_hub
 
         hub = _Server(TwinMiddleware(build_hub(self), "hub", self.log), self.host, self.base_port, "the Hub twin",
                       self.verbose)
         self._servers.append(hub)
         self.hub_url = hub.url
-        for sid, st in self.states.items():
-            blocks = build_app(Twin(st, self.zero, self))
-            limited = self.options.queue_max_size is not None  # a real ZeroGPU Space: bounded queue and concurrency
-            blocks.queue(default_concurrency_limit=st.concurrency if limited else None,
-                         max_size=self.options.queue_max_size)
-            app = gr.mount_gradio_app(FastAPI(), blocks, path="")
+        for st in self.states.values():
             port = self.base_port + 1 + st.spec.index if self.base_port else 0
-            server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port, f"the {sid} twin",
-                             self.verbose)
-            st.url = server.url
-            self._servers.append(server)
+            self._servers.append(self._space_server(st, port))
+
+    def _space_server(self, st: SpaceState, port: int) -> _Server:
+        """The server of one Space twin (not started); sets ``st.url``."""
+        import gradio as gr
+        from fastapi import FastAPI
+
+        from .apps import Twin, build_app
+
+        blocks = build_app(Twin(st, self.zero, self))
+        limited = self.options.queue_max_size is not None  # a real ZeroGPU Space: bounded queue and concurrency
+        blocks.queue(default_concurrency_limit=st.concurrency if limited else None,
+                     max_size=self.options.queue_max_size)
+        app = gr.mount_gradio_app(FastAPI(), blocks, path="")
+        sid = st.spec.space_id
+        server = _Server(TwinMiddleware(app, sid, self.log, st), self.host, port, f"the {sid} twin", self.verbose)
+        st.url = server.url
+        return server
 
     def stop(self) -> None:
         """Stop every server and free its port. Safe to call twice."""
-        servers, self._servers = self._servers, []
+        with self._lock:
+            servers, self._servers = self._servers, []
+            self._stopped = True
         for s in servers:
             s.server.should_exit = True
         for s in servers:
@@ -267,6 +277,8 @@ class TwinFleet:
     def _targets(self, space: str | None) -> list[SpaceState]:
         if space is None:
             return list(self.states.values())
+        if space in self.states:
+            return [self.states[space]]
         return [self.states[sid] for sid in resolve_spaces(space) if sid in self.states] or [self.states[space]]
 
     def set_fault(self, space: str | None = None, **knobs: Any) -> None:

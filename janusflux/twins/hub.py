@@ -1,7 +1,8 @@
 """The Hub twin: the few huggingface.co routes the SDK, huggingface_hub and gradio_client ask, plus a control API.
 
 Point `HF_ENDPOINT` at it. Space info reports each Space twin's URL as `host`, so `Client("owner/name")` reaches
-the twin unchanged. The JWT route answers anonymous callers too (a token naming no user, counted by address); a
+the twin unchanged. A duplicate (`twins/spaces_admin.py`) is private to its owner: others get 404, as on the Hub.
+The JWT route answers anonymous callers too (a token naming no user, counted by address); a
 token naming a user needs `Authorization: Bearer hf_...`. Quota and whoami need a token (401 otherwise), like the Hub.
 
 Control API (for tests in other processes and `janusflux serve` users), JSON in and out:
@@ -10,7 +11,8 @@ Control API (for tests in other processes and `janusflux serve` users), JSON in 
   POST /_twin/zerogpu {"space": id|family|null, "wording": "2024", "hardware_factor": 1.5, "anonymous": "ip",
                        "waiting_toast": "slot"}
   POST /_twin/reset   {"identity": "alice"|"ip:127.0.0.1"|null}   (quota)
-  GET  /_twin/requests, DELETE /_twin/requests, GET /_twin/state, GET /_twin/quota?identity=...
+  GET  /_twin/requests, DELETE /_twin/requests, GET /_twin/state,
+  GET  /_twin/quota?identity=...   ({"left": seconds left now, "charged": seconds booked since the start})
 """
 
 from __future__ import annotations
@@ -25,14 +27,13 @@ from fastapi.responses import JSONResponse
 
 from . import zerogpu
 from .repos import add_repo_routes
-from .state import FAULT_KNOBS
+from .spaces_admin import add_space_routes
+from .state import FAULT_KNOBS, SpaceState
 
 if TYPE_CHECKING:
     from .fleet import TwinFleet
 
-__all__ = ["build_hub"]
-
-_HARDWARE = "zero-a10g"
+__all__ = ["build_hub", "hardware_list", "runtime"]
 
 
 def _iso(ts: float) -> str:
@@ -46,6 +47,25 @@ def _not_found(space_id: str) -> JSONResponse:
 
 def _unauthorized() -> JSONResponse:
     return JSONResponse({"error": "Invalid credentials in Authorization header"}, status_code=401)
+
+
+def _forbidden(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=403, headers={"x-error-message": message})
+
+
+def runtime(st: SpaceState) -> dict[str, Any]:
+    """A Space's runtime as `GET /api/spaces/{id}/runtime` answers (huggingface_hub `SpaceRuntime`)."""
+    stage = st.stage
+    return {
+        "stage": stage,
+        "hardware": {"current": st.hardware if stage == "RUNNING" else None, "requested": st.hardware},
+        "storage": None,
+        "gcTimeout": st.sleep_time if st.dedicated else 172800,
+        "replicas": {"current": 1, "requested": 1},
+        "devMode": False,
+        "domains": [{"domain": st.spec.subdomain + ".hf.space", "stage": "READY"}],
+        "sdk": "gradio",
+    }
 
 
 # A STAND-IN price list: the public Spaces hardware names with hourly prices as the Hub's pricing page showed them
@@ -96,18 +116,12 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
     def user_of(request: Request) -> zerogpu.User | None:
         return zero.users.lookup(zerogpu.bearer(request.headers.get("authorization")))
 
-    def runtime(space_id: str) -> dict[str, Any]:
-        st = fleet.states[space_id]
-        return {
-            "stage": st.stage,
-            "hardware": {"current": _HARDWARE if st.stage == "RUNNING" else None, "requested": _HARDWARE},
-            "storage": None,
-            "gcTimeout": 172800,
-            "replicas": {"current": 1, "requested": 1},
-            "devMode": False,
-            "domains": [{"domain": st.spec.subdomain + ".hf.space", "stage": "READY"}],
-            "sdk": "gradio",
-        }
+    def visible(space_id: str, request: Request) -> SpaceState | None:
+        """The Space's state, None when it does not exist or is private and the caller is not its owner."""
+        st = fleet.states.get(space_id)
+        if st is None or (st.private and getattr(user_of(request), "name", None) != st.owner):
+            return None
+        return st
 
     @app.get("/api/spaces/zero-gpu/quota")
     def quota(request: Request):
@@ -142,11 +156,11 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
         }
 
     @app.get("/api/spaces/{owner}/{name}")
-    def space_info(owner: str, name: str):
+    def space_info(owner: str, name: str, request: Request):
         space_id = f"{owner}/{name}"
-        if space_id not in fleet.states:
+        st = visible(space_id, request)
+        if st is None:
             return _not_found(space_id)
-        st = fleet.states[space_id]
         return {
             "_id": hashlib.sha256(space_id.encode()).hexdigest()[:24],
             "id": space_id,
@@ -154,7 +168,7 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
             "sha": hashlib.sha1(space_id.encode()).hexdigest(),
             "lastModified": _iso(started),
             "createdAt": _iso(started),
-            "private": False,
+            "private": st.private,
             "gated": False,
             "disabled": False,
             "likes": 0,
@@ -163,34 +177,40 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
             "tags": ["gradio", "region:us"],
             "host": st.url,
             "subdomain": st.spec.subdomain,
-            "runtime": runtime(space_id),
+            "runtime": runtime(st),
             "cardData": {"title": name, "sdk": "gradio", "app_file": "app.py"},
             "siblings": [{"rfilename": "README.md"}, {"rfilename": "app.py"}, {"rfilename": "requirements.txt"}],
         }
 
     @app.get("/api/spaces/{owner}/{name}/runtime")
-    def space_runtime(owner: str, name: str):
+    def space_runtime(owner: str, name: str, request: Request):
         space_id = f"{owner}/{name}"
-        if space_id not in fleet.states:
+        st = visible(space_id, request)
+        if st is None:
             return _not_found(space_id)
-        return runtime(space_id)
+        return runtime(st)
 
     @app.post("/api/spaces/{owner}/{name}/restart")
     def restart(owner: str, name: str, request: Request):
         space_id = f"{owner}/{name}"
-        if space_id not in fleet.states:
+        st = visible(space_id, request)
+        if st is None:
             return _not_found(space_id)
-        if user_of(request) is None:
+        user = user_of(request)
+        if user is None:
             return _unauthorized()
-        st = fleet.states[space_id]
+        if st.owner is not None and user.name != st.owner:
+            return _forbidden(f"only the owner of {space_id} can restart it")
         if st.stage in ("SLEEPING", "APP_STARTING"):
             st.wake()
-        return runtime(space_id)
+        elif st.stage in ("PAUSED", "STOPPED", "RUNTIME_ERROR"):
+            st.start("APP_STARTING", fleet.options.build_time)
+        return runtime(st)
 
     @app.get("/api/spaces/{owner}/{name}/jwt")
     def jwt(owner: str, name: str, request: Request, expiration: str | None = None):
         space_id = f"{owner}/{name}"
-        if space_id not in fleet.states:
+        if visible(space_id, request) is None:
             return _not_found(space_id)
         lifetime = zerogpu.JWT_LIFETIME
         if expiration:
@@ -217,7 +237,8 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
         return JSONResponse({})
 
     _hardware_routes(app)
-    add_repo_routes(app, lambda request: getattr(user_of(request), "name", None))
+    store = add_repo_routes(app, lambda request: getattr(user_of(request), "name", None))
+    add_space_routes(app, fleet, store, user_of, visible)
 
     # --- control API ----------------------------------------------------------------------------------------------
     @app.post("/_twin/fault")
@@ -276,6 +297,7 @@ def build_hub(fleet: TwinFleet) -> FastAPI:
 
     @app.get("/_twin/quota")
     def quota_of(identity: str):
-        return {"identity": zero.identity_key(identity), "left": fleet.quota_left(identity)}
+        key = zero.identity_key(identity)
+        return {"identity": key, "left": fleet.quota_left(identity), "charged": zero.ledger.charged(key)}
 
     return app

@@ -29,6 +29,8 @@ class TwinOptions:
     ZeroGPU Space); when set, each Space also runs at most `concurrency` events at once, as a real Space does, so
     extra callers wait in the queue or get "Queue is full". zerogpu_token_format: what the Hub twin's /jwt route
     issues, "jwt" or "plain" (`<unix time>:<base64>:<base64>`); both are accepted either way.
+    build_time: seconds a duplicated Space (the Hub twin's duplicate route) stays BUILDING before it runs, and a
+    paused, restarted or re-hardwared one APP_STARTING (minutes on the Hub).
 
     The defaults are production's: hardware factor 1.5 (FLUX.1-dev's 75 s asks for 112 s) and an IP identity for
     anonymous callers; pass `hardware_factor=1.0, anonymous="space"` for the identity-less Space limit. `NEWCOMER`
@@ -51,6 +53,7 @@ class TwinOptions:
     waiting_toast: str = "gpu"
     queue_max_size: int | None = None
     zerogpu_token_format: str = "jwt"
+    build_time: float = 0.5
 
     def replace(self, **fields: Any) -> TwinOptions:
         """A copy with `fields` changed; a TypeError names an unknown field."""

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "FAMILIES", "FAULT_KNOBS", "SECRET_HEADERS", "SPACE_IDS", "SPECS", "STAGES", "Faults", "RecordedRequest",
-    "Redacted", "RequestLog", "SpaceSpec", "SpaceState", "ZeroSettings", "redact_headers", "resolve_spaces",
+    "FAMILIES", "FAULT_KNOBS", "SECRET_HEADERS", "SPACE_IDS", "SPECS", "STAGES", "ZERO_HARDWARE", "Faults",
+    "RecordedRequest", "Redacted", "RequestLog", "SpaceSpec", "SpaceState", "ZeroSettings", "redact_headers",
+    "resolve_spaces",
 ]
 
 
@@ -45,7 +46,8 @@ SPECS: dict[str, SpaceSpec] = {
 }
 SPACE_IDS: tuple[str, ...] = tuple(SPECS)
 FAMILIES: tuple[str, ...] = ("flux-dev", "flux-schnell", "janus-pro-7b")
-STAGES = ("RUNNING", "SLEEPING", "BUILDING", "PAUSED", "RUNTIME_ERROR", "APP_STARTING", "STOPPED")
+STAGES = ("RUNNING", "SLEEPING", "BUILDING", "PAUSED", "RUNTIME_ERROR", "APP_STARTING", "STOPPED", "BUILD_ERROR")
+ZERO_HARDWARE = "zero-a10g"  # what the Hub reports for a ZeroGPU Space
 
 FAULT_KNOBS: dict[str, Any] = {  # knob -> its "off" value
     "queue_full": False,
@@ -59,6 +61,7 @@ FAULT_KNOBS: dict[str, Any] = {  # knob -> its "off" value
     "runs_limit": False,
     "illegal_duration": False,
     "pending_credits": False,
+    "build_error": False,  # copies of this Space (duplicate) fail to build: stage BUILD_ERROR
 }
 
 
@@ -174,10 +177,33 @@ class SpaceState:
         self.concurrency = concurrency
         self.slots = threading.BoundedSemaphore(concurrency)
         self.url = ""
+        # The Space's settings page: ZeroGPU for the twins' own Spaces; a duplicate (`TwinFleet.duplicate`) is the
+        # owner's private copy on dedicated hardware, sleeping after `sleep_time` idle seconds (None: never).
+        self.hardware = ZERO_HARDWARE
+        self.sleep_time: int | None = None
+        self.owner: str | None = None
+        self.private = False
+        self.source: str | None = None  # the Space it was duplicated from
         self._stage = "RUNNING"
         self._wake_after = 1.0
         self._awake_at: float | None = None
+        self._last_request = time.monotonic()
         self._lock = threading.Lock()
+
+    @property
+    def dedicated(self) -> bool:
+        """Dedicated hardware (no ZeroGPU): no identity, no quota, no ZeroGPU errors."""
+        return self.hardware != ZERO_HARDWARE
+
+    def start(self, stage: str, after: float) -> None:
+        """``BUILDING`` or ``APP_STARTING`` now, ``RUNNING`` ``after`` seconds from now."""
+        with self._lock:
+            self._stage, self._awake_at = stage, time.monotonic() + after
+
+    def touch(self) -> None:
+        """A request arrived: the idle clock of the sleep time starts again."""
+        with self._lock:
+            self._last_request = time.monotonic()
 
     def set_stage(self, stage: str, wake_after: float = 1.0) -> None:
         if stage not in STAGES:
@@ -193,7 +219,7 @@ class SpaceState:
                 self._stage, self._awake_at = "APP_STARTING", now + self._wake_after
             if self._stage == "APP_STARTING" and self._awake_at is not None:
                 if now >= self._awake_at:
-                    self._stage, self._awake_at = "RUNNING", None
+                    self._stage, self._awake_at, self._last_request = "RUNNING", None, now
                     return 0.0
                 return self._awake_at - now
             return 0.0
@@ -201,8 +227,13 @@ class SpaceState:
     @property
     def stage(self) -> str:
         with self._lock:
-            if self._stage == "APP_STARTING" and self._awake_at is not None and time.monotonic() >= self._awake_at:
+            now = time.monotonic()
+            if self._stage in ("APP_STARTING", "BUILDING") and self._awake_at is not None and now >= self._awake_at:
                 self._stage, self._awake_at = "RUNNING", None
+                self._last_request = now
+            if (self._stage == "RUNNING" and self.sleep_time is not None and self.sleep_time > 0
+                    and now - self._last_request >= self.sleep_time):
+                self._stage = "SLEEPING"
             return self._stage
 
 

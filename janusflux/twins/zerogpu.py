@@ -275,7 +275,13 @@ class QuotaLedger:
         self.quota, self.window, self.users = float(quota), float(window), users
         self._used: dict[str, float] = {}
         self._start: dict[str, float] = {}
+        self._charged: dict[str, float] = {}  # every second ever booked, across windows and resets
         self._lock = threading.Lock()
+
+    def charged(self, key: str) -> float:
+        """GPU seconds booked for ``key`` since the twins started (what the account was charged in all)."""
+        with self._lock:
+            return self._charged.get(key, 0.0)
 
     def base(self, key: str) -> float:
         if key.startswith("user:"):
@@ -318,6 +324,7 @@ class QuotaLedger:
                 return False, left, wait
             self._start.setdefault(key, now)
             self._used[key] = self._used.get(key, 0.0) + seconds
+            self._charged[key] = self._charged.get(key, 0.0) + seconds
             return True, left, wait
 
     def reset(self, key: str | None = None) -> None:
