@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from typing import Any
 
 from .options import NEWCOMER, TwinOptions
@@ -80,23 +80,36 @@ def run(args: argparse.Namespace) -> int:
     except PortInUseError as e:
         print(f"janusflux serve: {e.strerror}", file=sys.stderr)
         return 1
-    stop = threading.Event()
     try:
-        # before the ready line: a Ctrl-C right after it (a script that waits for it, then stops us) must stop cleanly
+        # Before the ready line: a Ctrl-C right after it (a script that waits for it, then stops us) stops cleanly.
+        # The handler raises instead of setting an Event: Event.set from a signal handler deadlocks when the signal
+        # lands while the main thread holds that Event's lock inside Event.wait (seen: a `serve` hung after SIGINT).
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, _stop)
         for space, stage in stages:
             fleet.set_stage(space, stage)
         print(f"Hub twin:  {fleet.hub_url}")
         for sid, url in fleet.urls.items():
             print(f"{sid:34} {url}")
         print(f"export HF_ENDPOINT={fleet.hub_url}", flush=True)
-        while not stop.wait(0.5):
-            pass
+        while True:
+            time.sleep(3600)
+    except _Stopped:
+        pass
     finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # while stopping, a second Ctrl-C forces it
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         fleet.stop()
         print("twins stopped", flush=True)
     return 0
+
+
+class _Stopped(Exception):
+    """SIGINT or SIGTERM: stop the twins."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped()
 
 
 def main(argv: list[str] | None = None) -> int:
