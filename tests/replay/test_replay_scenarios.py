@@ -117,17 +117,17 @@ def test_vision_chat_with_uploaded_image(janusflux_cassette: JanusfluxCassette, 
 
 
 @pytest.mark.janusflux_cassette("flux-dev__quota-retry-after",
-                                twins={"spaces": [FLUX_DEV], "port": QUOTA_PORT, "quota": 100, "quota_window": 1.0},
+                                twins={"spaces": [FLUX_DEV], "port": QUOTA_PORT, "quota": 150, "quota_window": 1.0},
                                 session={"max_wait": 10.0})
 def test_quota_retry_after_then_success(janusflux_cassette: JanusfluxCassette) -> None:
     session = janusflux_cassette.session
-    first = session.generate("flux-dev", "first", width=256, height=256, steps=1, seed=21)  # 75 s of a 100 s quota
+    first = session.generate("flux-dev", "first", width=256, height=256, steps=1, seed=21)  # 75 s x 1.5 of a 150 s quota
     assert first.seed == 21
     events = list(session.stream("flux-dev", "second", width=256, height=256, steps=1, seed=22))
     types = _types(events)
     assert "retry" in types and "waiting" in types and types[-1] == "done"
     retry = next(e for e in events if e.type == "retry")
-    assert "You have exceeded your free ZeroGPU quota (75s requested vs. 25s left)" in retry.error
+    assert "You have exceeded your free ZeroGPU quota (112s requested vs. 38s left)" in retry.error
     waiting = [e for e in events if e.type == "waiting"]
     assert waiting[0].reason == "ZeroGPU quota: retry-after"
     assert 1.0 <= waiting[0].seconds <= 1.2  # "Try again in 0:00:01" plus the policy's margin
