@@ -121,7 +121,7 @@ def test_vision_chat_with_uploaded_image(janusflux_cassette: JanusfluxCassette, 
                                 session={"max_wait": 10.0})
 def test_quota_retry_after_then_success(janusflux_cassette: JanusfluxCassette) -> None:
     session = janusflux_cassette.session
-    first = session.generate("flux-dev", "first", width=256, height=256, steps=1, seed=21)  # 75 s x 1.5 of a 150 s quota
+    first = session.generate("flux-dev", "first", width=256, height=256, steps=1, seed=21)  # 112 s of 150
     assert first.seed == 21
     events = list(session.stream("flux-dev", "second", width=256, height=256, steps=1, seed=22))
     types = _types(events)
