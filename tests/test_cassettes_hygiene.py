@@ -1,4 +1,5 @@
-"""The cassettes hold no secrets, no un-normalised session hash, stay small, and every scenario has one."""
+"""The cassettes hold no secrets, no un-normalised session hash, nothing a process asks once (the agent registry),
+stay small, and every scenario has one."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ def problems(text: str) -> list[str]:
     found += [f"session hash not normalised: {m.group(0)}" for m in UUID.finditer(text)]
     found += [f"session hash not normalised: {v}" for v in HASH_VALUE.findall(text) if v != SESSION_HASH]
     found += [f"heartbeat recorded: {m.group(0)}" for m in HEARTBEAT.finditer(text)]
+    # once per process (janusflux.session.quiet): in whichever cassette ran first, unplayed when the order changes
+    found += ["agent registry recorded"] if "/api/agent-harnesses" in text else []
     found += [f"secret header kept: {m.group(1)}" for m in SECRET_HEADER.finditer(text)]
     return found
 
@@ -74,7 +77,8 @@ def test_cassette_holds_no_secret_and_no_session_hash(path: Path) -> None:
     "uri: http://127.0.0.1:47861/gradio_api/heartbeat/janusflux-session-hash",
     "    headers:\n      cookie:\n      - a=b",
     "authorization: Bearer abcdefghijklmnopqrstuvwxyz012345",
-], ids=["hf-token", "jwt", "uuid-hash", "body-hash", "heartbeat", "cookie-header", "bearer"])
+    "uri: http://127.0.0.1:47860/api/agent-harnesses",
+], ids=["hf-token", "jwt", "uuid-hash", "body-hash", "heartbeat", "cookie-header", "bearer", "agent-registry"])
 def test_the_scan_catches(dirty: str) -> None:
     assert problems(dirty) != []
 
