@@ -448,7 +448,11 @@ def test_ctrl_c_exits_130(hub_env, token, tmp_path):
     """SIGINT while a generation runs: one line on stderr, exit code 130."""
     hub_env.set_fault("flux-dev", slow=30.0)
     env = _clean_env(HF_ENDPOINT=hub_env.hub_url, HF_TOKEN=token)
-    proc = subprocess.Popen([sys.executable, "-m", "janusflux.cli", "generate", "flux", "x", *SMALL],
+    # Ctrl-C as in a terminal: SIGINT at its default. A suite started in the background (`pytest &`, a CI script)
+    # inherits SIGINT ignored, as POSIX shells do for background jobs, and so would the command (run 1 under load).
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from janusflux.cli import main; sys.exit(main())")
+    proc = subprocess.Popen([sys.executable, "-c", code, "generate", "flux", "x", *SMALL],
                             cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         seen = ""
