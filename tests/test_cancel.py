@@ -49,6 +49,15 @@ class StepCounter:
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
         self.cond = threading.Condition()
+        self.holds: dict[tuple[int, int], threading.Event] = {}
+
+    def hold(self, fleet: Any, n: int, space: str = DEV) -> threading.Event:
+        """Step ``n`` of the Space (counted as by :meth:`begun`) waits, once begun, until the returned event is set
+        (at most 20 s): a job can be kept inside a step for as long as a test needs."""
+        release = threading.Event()
+        with self.cond:
+            self.holds[(id(fleet.states[space]), n)] = release
+        return release
 
     def begun(self, fleet: Any, space: str = DEV) -> int:
         with self.cond:
@@ -69,8 +78,11 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> StepCounter:
 
     def step(twin: Any) -> None:
         with counter.cond:
-            counter.counts[id(twin.state)] = counter.counts.get(id(twin.state), 0) + 1
+            n = counter.counts[id(twin.state)] = counter.counts.get(id(twin.state), 0) + 1
             counter.cond.notify_all()
+            release = counter.holds.get((id(twin.state), n))
+        if release is not None:
+            release.wait(20)
         real(twin)
 
     monkeypatch.setattr(apps, "_step", step)
@@ -285,30 +297,39 @@ def test_cancel_while_waiting_for_the_gpu(fresh_slow_fleet, token, tmp_path, ste
 
 
 def _cancel_during_first_step(f: Any, steps: StepCounter, token: str, tmp_path: Any) -> int:
-    """Start a 40-step job, cancel it while its first step runs on the Space; returns the request-log mark."""
+    """Start a 40-step job and cancel it during its first step on the Space: the step is held until the cancel has
+    reached the Space (and a second more for Gradio to act on it), so the cancel always lands inside the first step,
+    however loaded the machine. Returns the request-log mark."""
     with janusflux.Session(hf_endpoint=f.hub_url, token=token, cache_dir=str(tmp_path), max_wait=20) as ses:
         ses.generate("flux", "warm", width=256, height=256, steps=1)
+        begun = steps.begun(f)
+        release = steps.hold(f, begun + 1)  # the job's first step
+        try:
+            async def main() -> int:
+                loop = asyncio.get_running_loop()
+                task = asyncio.create_task(ses.agenerate("flux", "slow", **LONG))
+                await loop.run_in_executor(None, steps.wait, f, begun + 1)  # step 1 runs (and is held)
+                mark = len(f.requests)
+                t0 = time.monotonic()
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert time.monotonic() - t0 < RETURNS_PROMPTLY, "cancel() must return promptly"
+                await loop.run_in_executor(None, wait_for, lambda: cancels(f, mark), RETURNS_PROMPTLY,
+                                           "janusflux did not send the cancel")
+                assert steps.begun(f) == begun + 1  # the cancel reached the Space inside the job's first step
+                await asyncio.sleep(1.0)  # for the Space to act on it while the step still runs
+                return mark
 
-        async def main() -> int:
-            begun = steps.begun(f)
-            task = asyncio.create_task(ses.agenerate("flux", "slow", **LONG))
-            await asyncio.get_running_loop().run_in_executor(None, steps.wait, f, begun + 1)  # step 1 runs
-            mark = len(f.requests)
-            t0 = time.monotonic()
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert time.monotonic() - t0 < RETURNS_PROMPTLY, "cancel() must return promptly"
-            return mark
-
-        return asyncio.run(main())
+            return asyncio.run(main())
+        finally:
+            release.set()
 
 
 def test_early_cancel_sends_the_cancel(fresh_slow_fleet, token, tmp_path, steps):
     """Cancelled while its first step runs: the caller gets CancelledError at once and janusflux sends the cancel to
     the Space (janusflux's part of the early cancel)."""
-    mark = _cancel_during_first_step(fresh_slow_fleet, steps, token, tmp_path)
-    wait_for(lambda: cancels(fresh_slow_fleet, mark), RETURNS_PROMPTLY, "janusflux did not send the cancel")
+    _cancel_during_first_step(fresh_slow_fleet, steps, token, tmp_path)
 
 
 @pytest.mark.xfail(strict=True, reason="Gradio limit (twin and real Spaces), outside janusflux: a generator job "
@@ -317,12 +338,7 @@ def test_early_cancel_sends_the_cancel(fresh_slow_fleet, token, tmp_path, steps)
                                        "test_early_cancel_sends_the_cancel)")
 def test_early_cancel_frees_the_slot(fresh_slow_fleet, token, tmp_path, steps):
     """Cancel while the job's first step runs: the slot should be free again soon after (the job has ~7 s to go)."""
-    before = steps.begun(fresh_slow_fleet)
-    mark = _cancel_during_first_step(fresh_slow_fleet, steps, token, tmp_path)
-    wait_for(lambda: cancels(fresh_slow_fleet, mark), RETURNS_PROMPTLY, "janusflux did not send the cancel")
-    if steps.begun(fresh_slow_fleet) > before + 2:  # the warm-up's step, then the job's first
-        pytest.skip("under load the cancel reached the Space after the job's first step: the Gradio limit was not "
-                    "exercised this run")
+    _cancel_during_first_step(fresh_slow_fleet, steps, token, tmp_path)
     assert slot_free(fresh_slow_fleet, within=4.0), "the early-cancelled job still holds the GPU slot"
 
 
