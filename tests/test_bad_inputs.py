@@ -122,6 +122,9 @@ CASES: list[tuple[str, str, Any, dict[str, Any], str]] = [
     ("timeout-str", "flux", "x", {"timeout": "5"}, "timeout"),
     ("timeout-inf", "flux", "x", {"timeout": math.inf}, "timeout"),
     ("max-wait-negative", "flux", "x", {"max_wait": -5}, "max_wait"),
+    ("zerogpu-token-not-str", "flux", "x", {"zerogpu_token": 5}, "zerogpu_token"),
+    ("zerogpu-uuid-not-str", "flux", "x", {"zerogpu_uuid": 5}, "zerogpu_uuid"),
+    ("zerogpu-uuid-empty", "flux", "x", {"zerogpu_uuid": ""}, "zerogpu_uuid"),
     ("unknown-keyword", "flux", "x", {"sed": 3}, "sed"),
     ("unknown-keyword-api", "flux", "x", {"num_inference_steps": 3}, "num_inference_steps"),
 ]
@@ -245,15 +248,17 @@ def test_closed_session_rejects_calls(fleet, tmp_path):
 
 
 def test_every_parameter_has_a_bad_case():
-    """Every input a registered model takes (the unified fields of its endpoint's arguments), every call option and
-    every numeric or token ``Session`` option has at least one bad-input case above: a parameter added without one
-    fails here."""
+    """Every input a registered model takes (the unified fields of its endpoint's arguments), every keyword of
+    ``generate`` (``janusflux.params.ACCEPTED``: model inputs and call options) and every numeric or token ``Session``
+    option has at least one bad-input case above: a parameter added without one fails here."""
     import inspect
+
+    from janusflux.params import ACCEPTED
 
     fields = {src for alias in janusflux.list_models() for _, src in janusflux.get_model(alias).args
               if not src.startswith("=")}
     fields.discard("question")  # Janus' question is the prompt (the ``prompt`` cases)
-    fields |= {"model", "prompt", "messages", "aspect_ratio", "timeout", "max_wait"}
+    fields |= {"model"} | ACCEPTED  # every keyword generate() takes (janusflux.params)
     missing = fields - {c[4] for c in CASES}
     assert not missing, f"call parameters without a bad-input case: {sorted(missing)}"
     options = set(inspect.signature(janusflux.Session).parameters)

@@ -148,6 +148,21 @@ def test_plugin_skips_without_vcrpy(tmp_path) -> None:
     assert "1 skipped" in out.stdout and "needs vcr" in out.stdout, out.stdout + out.stderr
 
 
+def test_recording_skips_without_gradio(tmp_path) -> None:
+    """``janusflux[test]`` without ``[twins]``: a test with no cassette yet (so it would record against the twins)
+    is skipped, naming the extra to install (the README says so)."""
+    hidden = tmp_path / "hidden" / "gradio"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('gradio is hidden in this test')\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_x.py").write_text("def test_x(janusflux_cassette):\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "hidden")}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert "1 skipped" in out.stdout and "janusflux[twins]" in out.stdout, out.stdout + out.stderr
+    assert not (tmp_path / "cassettes").exists() or not any((tmp_path / "cassettes").iterdir())
+
+
 def _schnell(seed: int, **session: object) -> object:
     """flux-schnell__sync's call, replayed through janusflux_vcr() itself (the function users get)."""
     from pathlib import Path
