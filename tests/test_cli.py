@@ -38,6 +38,24 @@ def error_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.fixture
+def janus_calls(monkeypatch):
+    """What the Janus twin's understanding endpoint received, argument by argument: the twin runs in this process,
+    so its model stand-in (`compute.janus_answer`) is wrapped to record its inputs. The stand-in ignores top_p, and
+    the twins record no request bodies, so this is where a parameter is seen to reach the Space."""
+    from janusflux.twins import compute
+
+    calls: list[dict[str, object]] = []
+    real = compute.janus_answer
+
+    def answer(image, question, seed, top_p, temperature):
+        calls.append({"question": question, "seed": seed, "top_p": top_p, "temperature": temperature})
+        return real(image, question, seed, top_p, temperature)
+
+    monkeypatch.setattr(compute, "janus_answer", answer)
+    return calls
+
+
 # -- generate ---------------------------------------------------------------------------------------------------------
 @pytest.mark.live
 def test_generate_writes_png_with_metadata_and_progress(hub_env, capsys, tmp_path):
@@ -208,6 +226,31 @@ def test_batch_resumed_progress_counts_right(hub_env, capsys, tmp_path):
     assert "batch: 100%" in err and "2/2" in err, err  # and ends at 100%
 
 
+@pytest.mark.live
+def test_batch_manifest_option_moves_the_journal_and_resumes_from_it(hub_env, capsys, tmp_path):
+    from janusflux.batch import read_manifest
+
+    src = tmp_path / "p.csv"
+    src.write_text("prompt,seed,id\na cat,1,cat\na dog,2,dog\n", encoding="utf-8")
+    out, journal = tmp_path / "out", tmp_path / "journal.jsonl"
+    args = ["batch", str(src), "--out", str(out), "--model", "flux-schnell", *SMALL, "--manifest", str(journal),
+            "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (2, 0, 0)
+    assert summary["manifest"] == str(journal)
+    assert sorted((r["id"], r["status"]) for r in read_manifest(journal)) == [("cat", "done"), ("dog", "done")]
+    assert not (out / "manifest.jsonl").exists()
+    assert sorted(p.name for p in out.glob("*.png")) == ["cat.png", "dog.png"]
+
+    mark = len(hub_env.requests)
+    assert main(args) == 0  # the same journal: everything is done already
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (0, 2, 0)
+    assert not [r for r in hub_env.requests[mark:] if r.path.endswith("/queue/join")]
+    assert len(read_manifest(journal)) == 2 and not (out / "manifest.jsonl").exists()
+
+
 # -- exit codes -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, needle", [
     (["generate", "flux", "x", "--width", "5000"], "error: InvalidInputError: width: 5000 is outside"),
@@ -326,7 +369,7 @@ def test_help_has_no_rst_backticks_and_version(capsys):
 
 
 @pytest.mark.live
-def test_chat_takes_the_model_like_generate(hub_env, capsys, tmp_path):
+def test_chat_takes_the_model_like_generate(hub_env, janus_calls, capsys, tmp_path):
     img = tmp_path / "red.png"
     Image.new("RGB", (96, 64), (220, 10, 10)).save(img)
     assert main(["chat", "janus", "What is this?", "--image", str(img), "--quiet"]) == 0
@@ -338,6 +381,12 @@ def test_chat_takes_the_model_like_generate(hub_env, capsys, tmp_path):
                  "-m", "And the size?", "--json"]) == 0
     text = json.loads(capsys.readouterr().out)["text"]
     assert "User: Describe it." in text and "Assistant: Mostly red." in text and "User: And the size?" in text
+    # "system:" (the -m help names it): a system turn, folded into the question the Space gets like the others
+    assert main(["chat", "janus", "--image", str(img), "-m", "system: Answer in one line.", "-m", "Describe it.",
+                 "--json"]) == 0
+    text = json.loads(capsys.readouterr().out)["text"]
+    assert "System: Answer in one line.\nUser: Describe it.\nAssistant:" in janus_calls[-1]["question"]
+    assert "System: Answer in one line." in text and "User: system:" not in text
 
 
 @pytest.mark.live
@@ -351,7 +400,7 @@ def test_chat_progress_is_a_status_not_a_step_bar(hub_env, capsys, tmp_path):
 
 
 @pytest.mark.live
-def test_temperature_and_guidance_reach_the_space(hub_env, token, capsys, tmp_path):
+def test_temperature_and_guidance_reach_the_space(hub_env, token, janus_calls, capsys, tmp_path):
     """The CLI's --temperature/--top-p/--seed and --guidance give what the same call through the SDK gives."""
     import janusflux
 
@@ -361,9 +410,12 @@ def test_temperature_and_guidance_reach_the_space(hub_env, token, capsys, tmp_pa
         warm = s.generate("janus", "What is this?", image=str(img), temperature=0.9, top_p=0.5, seed=5)
         greedy = s.generate("janus", "What is this?", image=str(img), temperature=0.0, seed=5)
         flat = s.generate("flux", "a boat", width=256, height=256, steps=2, seed=3, guidance=1.0).data
+    janus_calls.clear()
     assert main(["chat", "janus", "What is this?", "--image", str(img), "--temperature", "0.9", "--top-p", "0.5",
                  "--seed", "5", "--quiet"]) == 0
     assert capsys.readouterr().out == f"{warm}\n"
+    # the Space received them (its stand-in ignores top_p, so the answer alone cannot show it)
+    assert [(c["top_p"], c["temperature"], c["seed"]) for c in janus_calls] == [(0.5, 0.9, 5)]
     assert main(["chat", "janus", "What is this?", "--image", str(img), "--temperature", "0", "--seed", "5",
                  "--quiet"]) == 0
     assert capsys.readouterr().out == f"{greedy}\n"
