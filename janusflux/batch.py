@@ -169,7 +169,8 @@ def run_batch(
         if todo and session is not None and session.token_for(session.hf_endpoint):
             runner.meter = UsageMeter(session)
             runner.measure()
-        # One queue and `concurrency` workers per Space: a slow Space does not hold the others back.
+        # One queue and `concurrency` workers per model group (a model's first Space and its mirrors): a slow group does
+        # not hold the others back.
         groups: dict[str, queue.Queue[BatchItem]] = {}
         for item in todo:
             groups.setdefault(_group(item), queue.Queue()).put(item)

@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from janusflux.batch import BatchPaused, ItemDone, load_items, read_manifest, run_batch
+from janusflux.batch import (
+    BatchPaused,
+    ItemDone,
+    ItemFailed,
+    ItemStart,
+    load_items,
+    read_manifest,
+    run_batch,
+)
 from janusflux.errors import InvalidInputError, QuotaExceededError
 
 SMALL = {"width": 256, "height": 256, "steps": 2}
@@ -158,12 +166,17 @@ def test_stop_event_mid_run_then_resume(fleet, session, tmp_path):
     check_outputs(out, [i.id for i in load_items(PROMPTS, **SMALL)])
 
 
+QUOTA_WINDOW = 30.0  # s: longer than any test here, so the allowance never comes back mid-test (even under load)
+ROLLOVER_WINDOW = 8.0  # s: a window that must roll over by itself; three calls fit in it many times over, even loaded
+
+
 @pytest.fixture(scope="module")
 def quota_fleet():
-    """FLUX.1-schnell alone, with room for two calls (60 s each) per 3-second window."""
+    """FLUX.1-schnell alone, with room for two calls (60 s each) per QUOTA_WINDOW. Each test has its own token, so
+    its own allowance."""
     from janusflux.twins import start_twins
 
-    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.001, quota=120, quota_window=3.0,
+    f = start_twins(spaces=["flux-schnell"], port=0, delay=0.001, quota=120, quota_window=QUOTA_WINDOW,
                     hardware_factor=1.0, anonymous="space")
     try:
         yield f
@@ -172,18 +185,20 @@ def quota_fleet():
 
 
 @pytest.mark.live
-def test_quota_wall_pauses_the_whole_batch(quota_fleet, token, tmp_path):
+def test_quota_wall_pauses_the_whole_batch(quota_fleet, token, tmp_path, monkeypatch):
+    """The window rolls over by itself (twice: 5 calls, 2 a window) and the batch resumes after each pause."""
     import janusflux
 
+    monkeypatch.setattr(quota_fleet.zero.ledger, "window", ROLLOVER_WINDOW)
     events = []
     with janusflux.Session(hf_endpoint=quota_fleet.hub_url, token=token) as s:
         quota_fleet.clear_requests()
         summary = run_batch(PROMPTS[:5], tmp_path / "out", model="flux-schnell", session=s, concurrency=1,
-                            on_event=lambda item, ev: events.append(ev), max_wait=10, width=256, height=256,
-                            steps=1)
+                            on_event=lambda item, ev: events.append(ev), max_wait=2 * ROLLOVER_WINDOW, width=256,
+                            height=256, steps=1)
     assert (summary.done, summary.failed) == (5, 0)
     pauses = [e for e in events if isinstance(e, BatchPaused)]
-    assert pauses and all(0 < p.seconds <= 4 for p in pauses)
+    assert pauses and all(0 < p.seconds <= ROLLOVER_WINDOW + 1 for p in pauses)
     assert summary.paused > 0.5
     # paced: one refused call per wall, not a stream of them
     assert joins(quota_fleet) <= 5 + len(pauses)
@@ -394,6 +409,50 @@ def test_per_call_timeout_fails_the_item(fleet, session, tmp_path):
     summary = run_batch(["a slow boat"], tmp_path / "out", session=session, model="flux-schnell", timeout=0.5,
                         width=256, height=256, steps=2)
     assert summary.failed == 1 and summary.failures[0]["error_type"] == "GenerationTimeoutError"
+
+
+@pytest.mark.live
+def test_concurrency_counts_calls_per_model_group(fleet, session, tmp_path):
+    """concurrency=1 with two model groups: FLUX.1-dev (its first Space and its mirror, one group) and FLUX.1-schnell.
+    At most one call in flight per group, and the two groups run side by side. A slow twin keeps each call in flight
+    for a while; a barrier on each group's first start makes "side by side" a state the test waits for, not a race."""
+    fleet.set_fault(None, slow=0.5)
+    fleet.clear_requests()
+    items = [{"prompt": f"a slow {model} boat {i}", "model": model, "id": f"{model}-{i}"}
+             for model in ("flux-dev", "flux-schnell") for i in range(3)]
+    group_of = {"flux-dev": "dev", "flux-schnell": "schnell"}
+    lock = threading.Lock()
+    in_flight: Counter = Counter()
+    most: Counter = Counter()
+    both_started = threading.Barrier(2, timeout=30)
+    first_start: set[str] = set()
+
+    def on_event(item, ev):
+        if item is None or not isinstance(ev, (ItemStart, ItemDone, ItemFailed)):
+            return
+        group = group_of[item.model]
+        with lock:
+            if isinstance(ev, ItemStart):
+                in_flight[group] += 1
+                most[group] = max(most[group], in_flight[group])
+                most["all"] = max(most["all"], sum(in_flight[g] for g in ("dev", "schnell")))
+                first = group not in first_start
+                first_start.add(group)
+            else:
+                in_flight[group] -= 1
+                first = False
+        if first:  # each group's first call waits until the other group has one in flight too
+            both_started.wait()
+
+    summary = run_batch(items, tmp_path / "out", session=session, concurrency=1, on_event=on_event, width=256,
+                        height=256, steps=2)
+    assert (summary.done, summary.failed) == (6, 0), summary.failures
+    assert not both_started.broken  # each group had a call in flight while the other's first one was
+    assert most["dev"] == 1 and most["schnell"] == 1  # one call per group: the dev mirror is not a second slot
+    assert most["all"] == 2  # the groups ran at the same time: not one global slot
+    joined = Counter(r.server for r in fleet.requests if r.path.endswith("/queue/join"))
+    assert sum(joined[sid] for sid in ("black-forest-labs/FLUX.1-dev", "roxky/FLUX.1-dev")) >= 3
+    assert joined["black-forest-labs/FLUX.1-schnell"] >= 3
 
 
 # -- stopping: acknowledged at once; a second signal (or abort_event) cancels the items in flight ---------------------
