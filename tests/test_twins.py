@@ -368,15 +368,44 @@ def test_texts_match_spaces_package():
         assert text in source, text
 
 
-def test_concurrency_toasts(fleet):
-    fleet.delay = 0.1  # 3 steps = 0.3 s of GPU time; 2 slots, the third call waits
-    url = fleet.url(SCHNELL)
-    with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        runs = [pool.submit(raw_call, url, 2, ["x", i, False, 256, 256, 3]) for i in range(3)]
-        results = [r.result() for r in runs]
-    logs = [[m["log"] for m in msgs if m["msg"] == "log"] for msgs in results]
-    assert all(msgs[-1]["success"] for msgs in results)
-    assert sorted(logs) == [[], [], ["Waiting for a GPU to become available", "Successfully acquired a GPU"]]
+def test_concurrency_toasts(fleet, monkeypatch):
+    """A call that finds no free GPU slot gets "Waiting for a GPU to become available", then "Successfully acquired a
+    GPU" once one frees; a call that finds one gets neither. The test holds both slots itself (as two running calls
+    would) and frees one once the call waits: states, not timing (three overlapping calls did not always overlap on
+    a loaded machine)."""
+    st = fleet.states[SCHNELL]
+    real = st.slots
+    waiting = threading.Event()
+
+    class Watched:  # the Space's slots, telling the test when a call blocks on one
+        def acquire(self, blocking: bool = True) -> bool:
+            if blocking:
+                waiting.set()
+            return real.acquire(blocking)
+
+        def release(self) -> None:
+            real.release()
+
+    monkeypatch.setattr(st, "slots", Watched())
+    url, args = fleet.url(SCHNELL), ["x", 1, False, 256, 256, 1]
+    held = 0
+    try:
+        for _ in range(st.concurrency):
+            assert real.acquire(timeout=10), "a GPU slot stayed busy"
+            held += 1
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            blocked = pool.submit(raw_call, url, 2, args)
+            assert waiting.wait(30), "the call never waited for a slot"
+            real.release()
+            held -= 1
+            late = blocked.result(timeout=60)
+        free = raw_call(url, 2, args)  # one slot is free now
+    finally:
+        for _ in range(held):
+            real.release()
+    logs = [[m["log"] for m in msgs if m["msg"] == "log"] for msgs in (late, free)]
+    assert late[-1]["success"] and free[-1]["success"]
+    assert logs == [["Waiting for a GPU to become available", "Successfully acquired a GPU"], []]
 
 
 # --- HTTP faults and stages ---------------------------------------------------------------------------------------
