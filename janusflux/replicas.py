@@ -203,12 +203,16 @@ def _hub(session: Any) -> tuple[Any, Any, str, str]:
 
 
 def _call(hub: str, what: str, fn: Callable[[], T], param: str = "name") -> T:
-    """Run a huggingface_hub call; its errors become typed ones (no token in any message)."""
+    """Run a huggingface_hub call; its errors become typed ones (no token in any message). A ``TimeoutError`` is
+    passed on: it is ``wait_for_space`` saying the Space is still starting (httpx's own timeouts are ``HTTPError``s),
+    not a network failure, although Python makes it an ``OSError``."""
     import httpx
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
         return fn()
+    except TimeoutError:
+        raise
     except HfHubHTTPError as e:
         status = getattr(getattr(e, "response", None), "status_code", None)
         message = getattr(getattr(e, "response", None), "headers", {}).get("x-error-message") or f"HTTP {status}"

@@ -232,6 +232,18 @@ def prompts(n: int) -> list[str]:
 
 
 @pytest.mark.live
+def test_a_copy_still_building_after_the_quick_polls_is_waited_for(rfleet, token, monkeypatch):
+    """The quick polls run out while the copy still builds (loaded run 1 of d3e3192: a build took longer than
+    POLL_FIRST): the wait goes on at the slower pace. huggingface_hub's ``wait_for_space`` says so with a
+    TimeoutError, which must not read as "the Hub is unreachable"."""
+    monkeypatch.setattr(replicas, "POLL_FIRST", 0.0)  # no quick polls: the copy is BUILDING at the first look
+    monkeypatch.setattr(replicas, "POLL_MAX", 0.2)
+    with janusflux.Session(hf_endpoint=rfleet.hub_url, token=token) as s:
+        made = replicas.create_replicas("flux-schnell", 1, hardware="a10g-large", session=s, timeout=60)
+    assert [rfleet.states[r.space_id].stage for r in made] == ["RUNNING"]
+
+
+@pytest.mark.live
 def test_batch_with_two_replicas_finishes_with_no_quota_wait(rfleet, token, tmp_path):
     """Done when (issue 15): the 40-item batch, an allowance of 10 items a window, 2 replicas: no quota wait, the
     replicas serve the items the allowance does not cover, as the plan said (its wall time is benchmark section 7)."""
