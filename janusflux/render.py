@@ -74,6 +74,11 @@ def status_text(event: Event, total_steps: int | None = None) -> str | None:
     return None
 
 
+def _is_step(event: Event) -> bool:
+    """A model step (a step already shown, reported again, is not a status)."""
+    return isinstance(event, (Progress, Preview)) and event.step is not None
+
+
 class StepCounter:
     """The model's steps, each once: :meth:`advance` returns the new step number (capped at the total) when an event
     moves past the last one, else None."""
@@ -163,7 +168,7 @@ class ProgressView:
             step = self.steps.advance(event)
             if step is not None:
                 self.line.update(n=step, total=self.steps.total, status="")
-            elif (text := status_text(event, self.steps.total)) is not None:
+            elif not _is_step(event) and (text := status_text(event, self.steps.total)) is not None:
                 self.line.update(status=text)
             return
         bar = self.bar
@@ -177,7 +182,7 @@ class ProgressView:
             bar.set_description(self.desc, refresh=False)
             bar.refresh()
             return
-        text = status_text(event, self.steps.total)
+        text = None if _is_step(event) else status_text(event, self.steps.total)
         if text is not None:
             bar.set_description(f"{self.desc}: {text[:80]}")
 

@@ -205,3 +205,21 @@ def test_jwt_cache_concurrent_first_calls_fetch_once():
     for t in threads:
         t.join()
     assert fetched == ["a/b"] and cache.fetches == 1
+
+
+def test_progress_view_shows_a_repeated_step_once():
+    """A step reported twice (under load the stream can send a step's progress update and its preview image as two
+    events; loaded run 1 of f9592cb showed "flux: 6/6 Step 6/6" in the notebook) moves the bar once and does not
+    become a status line."""
+    import io
+
+    from janusflux.render import ProgressView
+    from janusflux.results import Preview, Progress
+
+    out = io.StringIO()
+    view = ProgressView("flux", total_steps=2, file=out)
+    for event in (Progress(step=1, total=2), Preview(step=1, total=2), Progress(step=2, total=2),
+                  Preview(step=2, total=2)):
+        view(event)
+    assert view.bar is not None and view.bar.n == 2 and "Step" not in view.bar.desc, view.bar.desc
+    view.close()

@@ -137,4 +137,6 @@ def test_sync_generate_from_many_threads(twins_proc, tmp_path):
                     for i in range(60)]
             results = [f.result(timeout=90) for f in futs]
         assert sorted(r.seed for r in results) == list(range(60))
-        assert s.stats["clients"] == 2  # one per Space: concurrent calls spread over the two mirrors
+        # one per Space (concurrent calls spread over the two mirrors), plus a fresh one where a client was retired
+        # (loaded run 1 of f9592cb: 3), as in test_concurrent_agenerate
+        assert 2 <= s.stats["clients"] <= 4
