@@ -134,31 +134,28 @@ def test_plugin_sets_nothing_in_a_project_that_does_not_use_it(tmp_path) -> None
     assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout + out.stderr
 
 
-def test_plugin_skips_without_vcrpy(tmp_path) -> None:
-    hidden = tmp_path / "hidden" / "vcr"
+def _run_with_module_hidden(tmp_path: Path, module: str) -> subprocess.CompletedProcess[str]:
+    """pytest in a fresh folder whose one test asks for ``janusflux_cassette`` (no cassette yet), with ``module``
+    unimportable: how a project without that extra runs it."""
+    hidden = tmp_path / "hidden" / module
     hidden.mkdir(parents=True)
-    (hidden / "__init__.py").write_text("raise ImportError('vcrpy is hidden in this test')\n")
+    (hidden / "__init__.py").write_text(f"raise ImportError('{module} is hidden in this test')\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_x.py").write_text("def test_x(janusflux_cassette):\n    pass\n")
-    import os
-
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "hidden")}
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_plugin_skips_without_vcrpy(tmp_path) -> None:
+    out = _run_with_module_hidden(tmp_path, "vcr")
     assert "1 skipped" in out.stdout and "needs vcr" in out.stdout, out.stdout + out.stderr
 
 
 def test_recording_skips_without_gradio(tmp_path) -> None:
     """``janusflux[test]`` without ``[twins]``: a test with no cassette yet (so it would record against the twins)
     is skipped, naming the extra to install (the README says so)."""
-    hidden = tmp_path / "hidden" / "gradio"
-    hidden.mkdir(parents=True)
-    (hidden / "__init__.py").write_text("raise ImportError('gradio is hidden in this test')\n")
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "test_x.py").write_text("def test_x(janusflux_cassette):\n    pass\n")
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "hidden")}
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=60)
+    out = _run_with_module_hidden(tmp_path, "gradio")
     assert "1 skipped" in out.stdout and "janusflux[twins]" in out.stdout, out.stdout + out.stderr
     assert not (tmp_path / "cassettes").exists() or not any((tmp_path / "cassettes").iterdir())
 
