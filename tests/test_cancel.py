@@ -3,7 +3,7 @@ its GPU slot, so that with one slot (concurrency 1) the next call starts at once
 
 The fleet here has one GPU slot per Space and a slow FLUX.1-dev (0.2 s per step): a 40-step job holds the slot for
 8 s. Without a real cancellation the next call would wait for that slot (and the Space would say "Waiting for a GPU
-to become available"); with it, the next 2-step call is done in well under 3 s.
+to become available"); with it, the next 2-step call is done within 5 s (``PROMPT_AFTER``).
 
 A Gradio limit shapes these tests: a generator job cancelled while its *first* step runs (before its first yield;
 for a ZeroGPU Space that includes the wait for a GPU) is never closed by the Gradio server, so its GPU slot stays

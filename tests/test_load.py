@@ -127,7 +127,8 @@ def test_concurrent_agenerate(twins_proc, tmp_path, max_workers, n):
 
 
 def test_sync_generate_from_many_threads(twins_proc, tmp_path):
-    """60 plain threads calling the sync ``generate`` on one session at once: all finish, one client per Space."""
+    """60 plain threads calling the sync ``generate`` on one session at once: all finish; one client per Space, plus
+    a retired client's replacement (2-4 clients)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with janusflux.Session(hf_endpoint=twins_proc, token="hf_load" + "3" * 24, cache_dir=str(tmp_path),

@@ -1,8 +1,9 @@
 """The README's offline recipe in a plain environment: no test-only variables, HF_ENDPOINT on the Hub twin.
 
-conftest.py sets HF_HUB_DISABLE_TELEMETRY / GRADIO_ANALYTICS_ENABLED for this process, so the calls run in a child
-process whose environment has them stripped, as a newcomer's shell would. HF_HOME points at an empty folder so
-huggingface_hub fetches (and caches) the Hub's agent-harness registry from the twin instead of a cached copy.
+The calls run in a child process whose environment has HF_HUB_DISABLE_TELEMETRY / GRADIO_ANALYTICS_ENABLED stripped
+(the suite sets neither, but a developer's shell might), as a newcomer's shell would. HF_HOME points at an empty
+folder so huggingface_hub fetches (and caches) the Hub's agent-harness registry from the twin instead of a cached
+copy.
 """
 
 from __future__ import annotations

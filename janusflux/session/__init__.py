@@ -9,6 +9,7 @@
 ``errormap``            a pure mapping from gradio_client exceptions to janusflux errors
 ``routing``             mirror choice (least busy first), cooldowns
 ``pool``                one gradio_client Client per Space, retirement, shutdown
+``guard``               a Client pinned to its Space's origin; its event streams capped and stopped on close
 ``hub``                 Space resolution through the Hub, waking sleeping Spaces
 ``quota``               when a spent ZeroGPU allowance resets (the Hub's quota API, once per such error)
 ``credentials``         the HF token, its redaction, and which origins may receive it
