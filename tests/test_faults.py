@@ -505,11 +505,9 @@ def test_errors_before_connecting_name_the_endpoint(fleet, token, tmp_path, case
         fleet.set_fault(SCHNELL, config_429=True)
     hub = fleet.hub_url
     if case == "hub_unreachable":
-        import socket
+        from ports import dead_url
 
-        with socket.socket() as sock:  # a loopback port nobody listens on
-            sock.bind(("127.0.0.1", 0))
-            hub = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        hub = dead_url()
     with janusflux.Session(hf_endpoint=hub, token=token, cache_dir=str(tmp_path / "cache"), **kw) as s:
         events, result, err, secs = run(s, "flux-schnell", steps=1)
     assert isinstance(err, SpaceError), repr(err)

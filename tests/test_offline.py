@@ -23,17 +23,9 @@ import pytest
 
 import janusflux
 from janusflux import HostUnreachableError, HubResponseError, SpaceBusyError, netguard
+from ports import dead_url
 
 FAST = 10.0  # seconds: generous for "at once" (the old behaviour took ~30 s of backoff over both mirrors)
-
-
-def dead_url() -> str:
-    """A loopback port nothing listens on (bound, then closed): connections are refused."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}"
 
 
 def assert_helpful(err: BaseException, host: str) -> None:

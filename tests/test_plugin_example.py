@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from ports import free_base_port
 
 EXAMPLE = Path(__file__).with_name("plugin_example.py")
 
@@ -30,29 +31,6 @@ def split_example(text: str) -> dict[str, str]:
         if current is not None:
             files[current].append(line)
     return {name: "\n".join(lines).strip() + "\n" for name, lines in files.items()}
-
-
-def free_base_port(count: int = 6) -> int:
-    """A base port with `count` free ports after it (the twins use port .. port + 5)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count > 65535:
-            continue
-        try:
-            socks = []
-            for p in range(base, base + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 def run_pytest(folder: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

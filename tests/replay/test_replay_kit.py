@@ -217,7 +217,7 @@ def test_unplayed_interactions_fail_unless_allowed_and_the_record_command(tmp_pa
     """Recorded with two calls, replayed by code that makes one: the replay fails naming the unplayed requests;
     with ``allow_unplayed=True`` it passes. ``python -m janusflux.testing record <tests>`` re-records the cassette
     (now with one call), after which the strict replay passes."""
-    from test_plugin_example import free_base_port
+    from ports import free_base_port
 
     project = tmp_path / "project"
     project.mkdir()
