@@ -23,6 +23,7 @@ from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError, TooManyRequestsError
 
 from janusflux.twins import SPACE_IDS, start_twins, zerogpu
+from ports import free_base_port
 from twins_helpers import raw_call
 
 pytestmark = pytest.mark.live
@@ -538,27 +539,8 @@ def test_client_by_space_id_in_subprocess(fleet):
 
 
 # --- lifecycle and CLI -----------------------------------------------------------------------------------------------
-def _free_port_block(n=6):
-    import socket
-
-    for base in range(30000, 60000, 97):
-        socks = []
-        try:
-            for i in range(n):
-                s = socket.socket()
-                s.bind(("127.0.0.1", base + i))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free ports")
-
-
 def test_fixed_port_gives_fixed_urls_and_stop_frees_it():
-    port = _free_port_block()
+    port = free_base_port()
     for _ in range(2):  # the second start proves stop() freed the ports
         with start_twins(["flux-schnell"], port=port, delay=0.0) as f:
             assert f.hub_url == f"http://127.0.0.1:{port}"
@@ -568,7 +550,7 @@ def test_fixed_port_gives_fixed_urls_and_stop_frees_it():
 
 
 def test_cli_serve_all():
-    port = _free_port_block()
+    port = free_base_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "janusflux.twins", "all", "--port", str(port), "--delay", "0",
                              "--stage", f"{JANUS}=SLEEPING"],
